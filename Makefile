@@ -1,0 +1,27 @@
+# The two commands of the README: `make dev` and `make test`. Both install what npm provides.
+NPM ?= npm
+DEMO ?= examples/functions-demo
+
+.PHONY: install build lint test dev clean
+
+node_modules/.install-stamp: package.json package-lock.json
+	$(NPM) ci --no-audit --no-fund
+	@touch $@
+
+install: node_modules/.install-stamp
+
+build: install
+	$(NPM) run build
+
+lint: install
+	$(NPM) run lint
+	$(NPM) run typecheck
+
+test: build lint
+	$(NPM) test
+
+dev: build
+	node bin/alyx.js dev -C $(DEMO)
+
+clean:
+	rm -rf dist build node_modules
