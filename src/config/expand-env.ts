@@ -1,0 +1,14 @@
+/** Expands ${VAR} and $VAR from `env`; an unset variable expands to "" as in a shell. */
+export function expandEnv(value: string, env: NodeJS.ProcessEnv): string {
+  return value.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)/g, (_match, braced, bare) => env[braced ?? bare] ?? '');
+}
+
+/** Stringifies and expands every value of an `env:` mapping from alyx.yaml or a manifest. */
+export function expandEnvMap(
+  map: Record<string, string | number | boolean> | undefined,
+  env: NodeJS.ProcessEnv,
+): Record<string, string> {
+  const result: Record<string, string> = {};
+  for (const [key, value] of Object.entries(map ?? {})) result[key] = expandEnv(String(value), env);
+  return result;
+}

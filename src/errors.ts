@@ -1,0 +1,82 @@
+/**
+ * Every error a user or an HTTP client can see is an AlyxError with a stable `code`.
+ * HTTP statuses are not decided here: the server maps codes to statuses in one table.
+ */
+export class AlyxError extends Error {
+  readonly code: string;
+  readonly details?: Record<string, unknown>;
+
+  constructor(code: string, message: string, details?: Record<string, unknown>) {
+    super(message);
+    this.name = new.target.name;
+    this.code = code;
+    this.details = details;
+  }
+}
+
+/** A bad alyx.yaml, environment override or flag value. CLI exit status 2. */
+export class ConfigError extends AlyxError {
+  constructor(message: string) {
+    super('CONFIG_ERROR', message);
+  }
+}
+
+/** A command used wrongly (unknown function name on the command line, bad --data). Exit status 2. */
+export class UsageError extends AlyxError {
+  constructor(message: string) {
+    super('USAGE_ERROR', message);
+  }
+}
+
+export class InvalidJsonError extends AlyxError {
+  constructor(message = 'The request body is not valid JSON: send a JSON object.') {
+    super('INVALID_JSON', message);
+  }
+}
+
+export class InvalidInputError extends AlyxError {
+  constructor(message = 'The input must be a JSON object, such as {"name": "World"}.') {
+    super('INVALID_INPUT', message);
+  }
+}
+
+export class FunctionNotFoundError extends AlyxError {
+  constructor(name: string) {
+    super('FUNCTION_NOT_FOUND', `No function named "${name}": see GET /api/functions or "alyx list".`);
+  }
+}
+
+export class FunctionNotReadyError extends AlyxError {
+  constructor(name: string, status: string, message: string) {
+    super('FUNCTION_NOT_READY', `Function "${name}" is ${status}: ${message}`, { status });
+  }
+}
+
+/** The function's process failed without a valid response: crash, garbage output, bad exit. */
+export class ExecutionError extends AlyxError {
+  constructor(message: string, details?: Record<string, unknown>) {
+    super('EXECUTION_ERROR', message, details);
+  }
+}
+
+export class OutputTooLargeError extends AlyxError {
+  constructor(limitBytes: number) {
+    super('OUTPUT_TOO_LARGE', `The function wrote more than ${limitBytes} bytes to stdout (functions.max_output).`);
+  }
+}
+
+export class MemoryLimitExceededError extends AlyxError {
+  constructor(limitBytes: number, usedBytes: number) {
+    super(
+      'MEMORY_LIMIT_EXCEEDED',
+      `The function used ${Math.round(usedBytes / 1048576)} MB, over its memory cap of ${Math.round(limitBytes / 1048576)} MB.`,
+      { limit_bytes: limitBytes, used_bytes: usedBytes },
+    );
+  }
+}
+
+export class TimeoutError extends AlyxError {
+  constructor(timeoutMs: number) {
+    super('TIMEOUT', `The function did not answer within ${timeoutMs} ms and was ended.`, { timeout_ms: timeoutMs });
+  }
+}

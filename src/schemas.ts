@@ -1,0 +1,137 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import Ajv, { type ErrorObject, type ValidateFunction } from 'ajv';
+import { DURATION_PATTERN, SIZE_PATTERN } from './config/units';
+
+/** The JSON Schemas ship in the package's schemas/ folder, where editors can use them too. */
+export const SCHEMA_DIR = path.resolve(__dirname, '..', 'schemas');
+
+export type SchemaName = 'alyx' | 'manifest';
+type JsonSchema = Record<string, unknown>;
+
+const IGNORED_REF = '#/definitions/ignored';
+const schemaCache = new Map<SchemaName, JsonSchema>();
+const validatorCache = new Map<string, ValidateFunction>();
+
+function readSchema(name: SchemaName): JsonSchema {
+  let schema = schemaCache.get(name);
+  if (!schema) {
+    schema = JSON.parse(fs.readFileSync(path.join(SCHEMA_DIR, `${name}.schema.json`), 'utf8')) as JsonSchema;
+    schemaCache.set(name, schema);
+  }
+  return schema;
+}
+
+function compile(name: SchemaName, useDefaults: boolean): ValidateFunction {
+  const key = `${name}:${useDefaults}`;
+  let validate = validatorCache.get(key);
+  if (!validate) {
+    const ajv = new Ajv({
+      allErrors: true,
+      verbose: true,
+      useDefaults,
+      allowUnionTypes: true,
+      strictRequired: false,
+    });
+    ajv.addFormat('size', SIZE_PATTERN);
+    ajv.addFormat('duration', DURATION_PATTERN);
+    validate = ajv.compile(readSchema(name));
+    validatorCache.set(key, validate);
+  }
+  return validate;
+}
+
+/**
+ * Validates `data` against a schema and returns one readable problem per line, each naming
+ * the key path with dots ("functions.timeout: must be a duration …"). With `useDefaults` the
+ * schema's defaults are filled into `data` in place.
+ */
+export function validateAgainst(name: SchemaName, data: unknown, useDefaults = false): string[] {
+  const validate = compile(name, useDefaults);
+  if (validate(data)) return [];
+  const problems = (validate.errors ?? []).map(describeError).filter((p): p is string => p !== null);
+  return [...new Set(problems)];
+}
+
+/** Key paths the schema marks as accepted-but-ignored (keys of the earlier Alyx server). */
+export function ignoredKeyPaths(name: SchemaName): string[][] {
+  const found: string[][] = [];
+  const walk = (schema: JsonSchema, prefix: string[]): void => {
+    const properties = schema.properties as Record<string, JsonSchema> | undefined;
+    for (const [key, child] of Object.entries(properties ?? {})) {
+      if (child.$ref === IGNORED_REF) found.push([...prefix, key]);
+      else walk(child, [...prefix, key]);
+    }
+  };
+  walk(readSchema(name), []);
+  return found;
+}
+
+/** The schema node for a key path, used to coerce environment overrides to the right type. */
+export function schemaAt(name: SchemaName, keyPath: string[]): JsonSchema | undefined {
+  const root = readSchema(name);
+  const definitions = root.definitions as Record<string, JsonSchema>;
+  const deref = (node: JsonSchema): JsonSchema =>
+    typeof node.$ref === 'string' ? { ...definitions[node.$ref.split('/').pop() as string], ...node, $ref: undefined } : node;
+  let node: JsonSchema | undefined = root;
+  for (const key of keyPath) {
+    const properties = node?.properties as Record<string, JsonSchema> | undefined;
+    node = properties?.[key] ? deref(properties[key]) : undefined;
+    if (!node) return undefined;
+  }
+  return node;
+}
+
+export function dottedPath(instancePath: string): string {
+  return instancePath.split('/').filter(Boolean).join('.');
+}
+
+function join(base: string, key: string): string {
+  return base ? `${base}.${key}` : key;
+}
+
+function shown(value: unknown): string {
+  return JSON.stringify(value) ?? String(value);
+}
+
+function describeError(error: ErrorObject): string | null {
+  const at = dottedPath(error.instancePath);
+  const parent = (error.parentSchema ?? {}) as JsonSchema;
+  switch (error.keyword) {
+    case 'additionalProperties': {
+      const key = (error.params as { additionalProperty: string }).additionalProperty;
+      const known = Object.keys((parent.properties as object) ?? {}).filter((k) => k !== '$schema' && k !== 'dir');
+      return `${join(at, key)}: unknown key (known keys${at ? ` of ${at}` : ''}: ${known.join(', ')})`;
+    }
+    case 'required':
+      return `${join(at, (error.params as { missingProperty: string }).missingProperty)}: is required`;
+    case 'enum':
+      if (error.propertyName) {
+        return `${join(at, error.propertyName)}: unknown key (known keys of ${at}: ${(error.params as { allowedValues: unknown[] }).allowedValues.join(', ')})`;
+      }
+      return `${at || 'value'}: must be one of ${(error.params as { allowedValues: unknown[] }).allowedValues.join(', ')} (got ${shown(error.data)})`;
+    case 'propertyName':
+    case 'propertyNames':
+      return null; // reported by the enum error on the key itself
+    case 'format':
+    case 'type':
+      if (typeof parent.description === 'string' && parent.format) {
+        return `${at}: must be ${parent.description} (got ${shown(error.data)})`;
+      }
+      return `${at || 'the document'}: must be ${readableType(error)} (got ${shown(error.data)})`;
+    case 'if':
+      return null; // the failing branch reports the real problem
+    default:
+      return `${at || 'the document'}: ${error.message ?? 'is invalid'} (got ${shown(error.data)})`;
+  }
+}
+
+function readableType(error: ErrorObject): string {
+  const type = (error.params as { type?: string | string[] }).type;
+  const types = Array.isArray(type) ? type : String(type ?? '').split(',');
+  const words: Record<string, string> = {
+    object: 'a mapping of keys', array: 'a list', string: 'a string', integer: 'an integer',
+    number: 'a number', boolean: 'true or false',
+  };
+  return types.map((t) => words[t] ?? t).join(' or ');
+}
