@@ -1,0 +1,38 @@
+import path from 'node:path';
+import type { AlyxConfig } from '../config/resolve';
+import type { RegisteredFunction } from './registry';
+
+/** One function as GET /api/functions and `alyx list --json` show it. */
+export interface FunctionDescription {
+  name: string;
+  runtime: string | null;
+  status: string;
+  message?: string;
+  /** The file that runs, relative to the function folder. */
+  entry: string | null;
+  exec: 'interpreter' | 'direct';
+  has_build: boolean;
+  timeout_ms: number;
+  /** The command line alyx spawns (absolute program path first); null when not ready. */
+  command: string[] | null;
+}
+
+export function describeFunction({ def, plan }: RegisteredFunction, config: AlyxConfig): FunctionDescription {
+  const description: FunctionDescription = {
+    name: def.name,
+    runtime: def.runtime,
+    status: plan.status,
+    entry: plan.file ? path.relative(def.dir, plan.file) : null,
+    exec: plan.exec,
+    has_build: def.build !== null,
+    timeout_ms: def.timeoutMs ?? config.functions.timeoutMs,
+    command: plan.command ? [plan.command, ...plan.args] : null,
+  };
+  if (plan.message) description.message = plan.message;
+  return description;
+}
+
+export function describeAll(functions: Iterable<RegisteredFunction>, config: AlyxConfig): { functions: FunctionDescription[]; count: number } {
+  const list = [...functions].map((fn) => describeFunction(fn, config));
+  return { functions: list, count: list.length };
+}

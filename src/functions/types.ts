@@ -1,0 +1,36 @@
+import type { RuntimeName } from '../config/resolve';
+
+export type Runtime = RuntimeName | 'binary';
+export const RUNTIMES: readonly Runtime[] = ['node', 'deno', 'bun', 'python', 'go', 'binary'];
+
+export interface BuildConfig {
+  /** Absent only for a prebuilt `binary` that alyx never builds. */
+  readonly command: string | null;
+  readonly args: readonly string[];
+  /** Globs relative to the function folder; null means every file but the output and tool folders. */
+  readonly watch: readonly string[] | null;
+  /** Absolute path of the build's output, inside the function folder. */
+  readonly output: string;
+}
+
+/** One folder under functions.path, as discovery found it. */
+export interface FunctionDef {
+  readonly name: string;
+  /** Absolute path of the function's folder. */
+  readonly dir: string;
+  /** null only when the function is invalid. */
+  readonly runtime: Runtime | null;
+  /** Absolute path of the source entry; null for runtime binary and invalid functions. */
+  readonly entry: string | null;
+  readonly manifestFile: string | null;
+  readonly description: string | null;
+  readonly timeoutMs: number | null;
+  readonly memoryBytes: number | null;
+  readonly concurrency: number | null;
+  readonly pool: number | null;
+  /** The manifest's env, already expanded. */
+  readonly env: Readonly<Record<string, string>>;
+  readonly build: BuildConfig | null;
+  /** Why the function cannot run (bad name, bad manifest, no entry); null when valid. */
+  readonly invalid: string | null;
+}
