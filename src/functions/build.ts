@@ -1,0 +1,130 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import spawn from 'cross-spawn';
+import { killGroup } from './process-group';
+import type { FunctionDef } from './types';
+
+export interface BuildResult {
+  readonly ok: boolean;
+  readonly durationMs: number;
+  /** Why the build failed, in one sentence; null on success. */
+  readonly problem: string | null;
+  /** The build's own stdout and stderr (the last 64 KiB). */
+  readonly log: string;
+  /** True when a failed build had damaged the previous output and alyx put it back. */
+  readonly restored: boolean;
+}
+
+export interface BuildOptions {
+  readonly projectDir: string;
+  readonly env?: NodeJS.ProcessEnv;
+  /** Each line the build prints, as it prints it. */
+  readonly onLine?: (line: string) => void;
+  /** Aborting ends the build's whole process tree. */
+  readonly signal?: AbortSignal;
+}
+
+const LOG_TAIL_BYTES = 64 * 1024;
+
+/**
+ * Runs a function's build in its folder. A failed build never leaves a broken or missing
+ * output behind: the previous output is copied aside first and put back if the build
+ * removed or changed it.
+ */
+export async function runBuild(fn: FunctionDef, options: BuildOptions): Promise<BuildResult> {
+  const started = performance.now();
+  const build = fn.build;
+  const elapsed = (): number => Math.round(performance.now() - started);
+  if (!build?.command) {
+    return { ok: false, durationMs: 0, problem: `${fn.name} has no build.command in its manifest`, log: '', restored: false };
+  }
+  const backup = backUp(build.output);
+  try {
+    const run = await spawnBuild(build.command, [...build.args], fn.dir, options);
+    let problem = run.problem;
+    if (!problem && !fs.existsSync(build.output)) {
+      problem = `the build finished but did not produce ${path.relative(fn.dir, build.output)} (build.output)`;
+    }
+    const restored = problem !== null && backup !== null && restoreIfChanged(backup, build.output);
+    return { ok: problem === null, durationMs: elapsed(), problem, log: run.log, restored };
+  } finally {
+    if (backup) fs.rmSync(path.dirname(backup), { recursive: true, force: true });
+  }
+}
+
+function spawnBuild(
+  command: string,
+  args: string[],
+  dir: string,
+  options: BuildOptions,
+): Promise<{ problem: string | null; log: string }> {
+  const env = { ...(options.env ?? process.env) };
+  // Tools the function or the project installed locally (esbuild, tsc) are found like npm scripts find them.
+  env.PATH = [path.join(dir, 'node_modules', '.bin'), path.join(options.projectDir, 'node_modules', '.bin'), env.PATH]
+    .filter(Boolean)
+    .join(path.delimiter);
+  return new Promise((resolve) => {
+    let log = '';
+    let pending = '';
+    const child = spawn(command, args, { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    const onAbort = (): void => {
+      if (child.pid !== undefined) void killGroup(child.pid);
+    };
+    options.signal?.addEventListener('abort', onAbort, { once: true });
+    const collect = (chunk: Buffer): void => {
+      const text = chunk.toString('utf8');
+      log = (log + text).slice(-LOG_TAIL_BYTES);
+      pending += text;
+      const lines = pending.split('\n');
+      pending = lines.pop() ?? '';
+      for (const line of lines) options.onLine?.(line.replace(/\r$/, ''));
+    };
+    child.stdout?.on('data', collect);
+    child.stderr?.on('data', collect);
+    let finished = false;
+    const done = (problem: string | null): void => {
+      if (finished) return;
+      finished = true;
+      options.signal?.removeEventListener('abort', onAbort);
+      if (pending !== '') options.onLine?.(pending);
+      pending = '';
+      resolve({ problem, log });
+    };
+    child.on('error', (error: NodeJS.ErrnoException) => {
+      done(`could not start "${command}" (${error.code ?? error.message}): install it or fix build.command`);
+    });
+    child.on('close', (code, signal) => {
+      if (options.signal?.aborted) done('the build was cancelled');
+      else if (signal) done(`"${command}" was ended by signal ${signal}`);
+      else done(code === 0 ? null : `"${[command, ...args].join(' ')}" exited with code ${code}`);
+    });
+  });
+}
+
+/** Copies the current output aside; null when there is none. */
+function backUp(output: string): string | null {
+  try {
+    if (!fs.statSync(output).isFile()) return null;
+  } catch {
+    return null;
+  }
+  const copy = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'alyx-build-')), path.basename(output));
+  fs.copyFileSync(output, copy);
+  return copy;
+}
+
+function restoreIfChanged(backup: string, output: string): boolean {
+  const previous = fs.readFileSync(backup);
+  let current: Buffer | null = null;
+  try {
+    current = fs.readFileSync(output);
+  } catch {
+    // removed by the build
+  }
+  if (current && current.equals(previous)) return false;
+  fs.mkdirSync(path.dirname(output), { recursive: true });
+  fs.copyFileSync(backup, output);
+  fs.chmodSync(output, fs.statSync(backup).mode);
+  return true;
+}

@@ -1,0 +1,39 @@
+import type { Mode } from '../config/resolve';
+
+/** With functions.inherit_env false, only these pass from alyx's environment. */
+export const MINIMAL_ENV_KEYS = ['PATH', 'HOME', 'LANG', 'LC_ALL', 'TZ', 'TMPDIR'];
+
+export interface FunctionEnvInput {
+  mode: Mode;
+  functionName: string;
+  inheritEnv: boolean;
+  /** alyx's own environment. */
+  processEnv: NodeJS.ProcessEnv;
+  /** The project's .env file. */
+  dotenv: Readonly<Record<string, string>>;
+  /** functions.env from alyx.yaml, expanded. */
+  configEnv: Readonly<Record<string, string>>;
+  /** The manifest's env, expanded. */
+  manifestEnv: Readonly<Record<string, string>>;
+}
+
+const isAlyxVariable = (key: string): boolean => key.startsWith('ALYX_');
+
+/**
+ * SPEC §5: the environment of a function's process, later layers winning. ALYX_* variables of
+ * alyx and of .env never reach a function; alyx then sets its own ALYX_MODE and ALYX_FUNCTION.
+ */
+export function buildFunctionEnv(input: FunctionEnvInput): Record<string, string> {
+  const env: Record<string, string> = {};
+  const inherited = input.inheritEnv ? Object.keys(input.processEnv) : MINIMAL_ENV_KEYS;
+  for (const key of inherited) {
+    const value = input.processEnv[key];
+    if (value !== undefined && !isAlyxVariable(key)) env[key] = value;
+  }
+  for (const [key, value] of Object.entries(input.dotenv)) if (!isAlyxVariable(key)) env[key] = value;
+  Object.assign(env, input.configEnv, input.manifestEnv);
+  env.ALYX_MODE = input.mode;
+  env.ALYX_FUNCTION = input.functionName;
+  if (input.mode === 'production' && env.NODE_ENV === undefined) env.NODE_ENV = 'production';
+  return env;
+}

@@ -1,0 +1,135 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import type { AlyxConfig } from '../config/resolve';
+import { AlyxError, FunctionNotFoundError, FunctionNotReadyError } from '../errors';
+import type { Logger } from '../logger';
+import { buildFunctionEnv } from './environment';
+import { encodeRequest, type FunctionErrorBody } from './protocol';
+import type { FunctionRegistry } from './registry';
+import { runProcess } from './runner';
+
+export interface InvokeOptions {
+  /** Reused when given (a valid X-Request-Id); otherwise a fresh UUID. */
+  readonly requestId?: string;
+  /** Ends the invocation early: client gone, server shutting down. */
+  readonly signal?: AbortSignal;
+}
+
+/** The outcome of one invocation, whether the function or alyx produced it. */
+export interface InvocationResult {
+  readonly requestId: string;
+  readonly functionName: string;
+  readonly durationMs: number;
+  readonly success: boolean;
+  readonly output?: unknown;
+  readonly logs: unknown[];
+  readonly error?: FunctionErrorBody;
+  /** True when the failure is the function's own report (FUNCTION_ERROR or its own code). */
+  readonly reportedByFunction: boolean;
+  /** The HTTP status a failing function asked for with `error.status`. */
+  readonly requestedStatus: number | null;
+}
+
+/** The JSON envelope every invocation answers with (SPEC §6). */
+export function toEnvelope(result: InvocationResult): Record<string, unknown> {
+  const envelope: Record<string, unknown> = { request_id: result.requestId, success: result.success };
+  if (result.success) envelope.output = result.output ?? null;
+  else envelope.error = result.error;
+  envelope.logs = result.logs;
+  envelope.duration_ms = result.durationMs;
+  return envelope;
+}
+
+/** Runs functions by name: finds the definition, assembles the request and environment, runs it. */
+export class Invoker {
+  readonly #config: AlyxConfig;
+  readonly #registry: FunctionRegistry;
+  readonly #logger: Logger;
+  readonly #processEnv: NodeJS.ProcessEnv;
+
+  constructor(config: AlyxConfig, registry: FunctionRegistry, logger: Logger, processEnv: NodeJS.ProcessEnv = process.env) {
+    this.#config = config;
+    this.#registry = registry;
+    this.#logger = logger;
+    this.#processEnv = processEnv;
+  }
+
+  /** Never rejects: every failure becomes a result with an error code. */
+  async invoke(name: string, input: Record<string, unknown>, options: InvokeOptions = {}): Promise<InvocationResult> {
+    const requestId = options.requestId ?? randomUUID();
+    const started = performance.now();
+    const finish = (fields: Omit<InvocationResult, 'requestId' | 'functionName' | 'durationMs'>): InvocationResult => ({
+      requestId,
+      functionName: name,
+      durationMs: Math.round(performance.now() - started),
+      ...fields,
+    });
+    const failWith = (error: AlyxError, details?: Record<string, unknown>): InvocationResult =>
+      finish({ success: false, logs: [], error: errorBody(error, details), reportedByFunction: false, requestedStatus: null });
+
+    // Taken once: a reload while this runs does not change what it runs.
+    const snapshot = this.#registry.snapshot;
+    const registered = snapshot.functions.get(name);
+    if (!registered) return failWith(new FunctionNotFoundError(name));
+    const { def, plan } = registered;
+    if (plan.status !== 'ready' || !plan.command) {
+      return failWith(new FunctionNotReadyError(name, plan.status, plan.message ?? 'it cannot run'));
+    }
+
+    const result = await runProcess({
+      command: plan.command,
+      args: plan.args,
+      cwd: def.dir,
+      env: buildFunctionEnv({
+        mode: this.#config.mode,
+        functionName: name,
+        inheritEnv: this.#config.functions.inheritEnv,
+        processEnv: this.#processEnv,
+        dotenv: snapshot.dotenv,
+        configEnv: this.#config.functions.env,
+        manifestEnv: def.env,
+      }),
+      payload: encodeRequest({
+        request_id: requestId,
+        function: name,
+        input,
+        context: {
+          auth: null,
+          env: { ...this.#config.functions.env, ...def.env },
+          alyx_url: this.#alyxUrl(),
+          internal_token: randomBytes(32).toString('hex'),
+        },
+      }),
+      timeoutMs: def.timeoutMs ?? this.#config.functions.timeoutMs,
+      maxOutputBytes: this.#config.functions.maxOutputBytes,
+      signal: options.signal,
+      logger: this.#logger.child({ function: name, request_id: requestId }),
+    });
+
+    if (!result.ok) {
+      const showStderr = this.#config.mode === 'development' && result.error.code === 'EXECUTION_ERROR' && result.stderrTail;
+      return failWith(result.error, showStderr ? { stderr: result.stderrTail } : undefined);
+    }
+    const response = result.response;
+    if (response.success) {
+      return finish({ success: true, output: response.output, logs: response.logs, reportedByFunction: false, requestedStatus: null });
+    }
+    return finish({
+      success: false,
+      logs: response.logs,
+      error: response.error,
+      reportedByFunction: true,
+      requestedStatus: response.status,
+    });
+  }
+
+  #alyxUrl(): string {
+    const { host, port, tls } = this.#config.server;
+    const shownHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
+    return `${tls.enabled ? 'https' : 'http'}://${shownHost.includes(':') ? `[${shownHost}]` : shownHost}:${port}`;
+  }
+}
+
+function errorBody(error: AlyxError, extraDetails?: Record<string, unknown>): FunctionErrorBody {
+  const details = error.details || extraDetails ? { ...error.details, ...extraDetails } : undefined;
+  return details ? { code: error.code, message: error.message, details } : { code: error.code, message: error.message };
+}

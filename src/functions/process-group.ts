@@ -1,0 +1,64 @@
+import fs from 'node:fs';
+
+/**
+ * Each function process leads its own process group (spawned detached), so signalling the
+ * group reaches its whole tree: the `go run` child, a shell's children, a forgotten `sleep &`.
+ */
+
+/** Sends `signal` to every process of the group; false when the group is already gone. */
+export function signalGroup(pgid: number, signal: NodeJS.Signals | 0): boolean {
+  try {
+    process.kill(-pgid, signal);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Pids of the group's live processes. Zombies do not count: a killed grandchild whose new
+ * parent has not reaped it yet is gone for our purposes. Reads /proc (Linux); elsewhere it
+ * answers [pgid] while the group exists.
+ */
+export function groupMembers(pgid: number): number[] {
+  if (!signalGroup(pgid, 0)) return [];
+  let entries: string[];
+  try {
+    entries = fs.readdirSync('/proc');
+  } catch {
+    return [pgid];
+  }
+  const members: number[] = [];
+  for (const entry of entries) {
+    if (entry.charCodeAt(0) < 48 || entry.charCodeAt(0) > 57) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
+      // Fields after the command name, which may itself hold spaces and parentheses.
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (Number(fields[2]) === pgid && fields[0] !== 'Z') members.push(Number(entry));
+    } catch {
+      // the process ended while we looked
+    }
+  }
+  return members;
+}
+
+/**
+ * Ends the whole group: SIGTERM, then SIGKILL once `graceMs` has passed. Resolves when the
+ * group is gone or, at the latest, shortly after the SIGKILL.
+ */
+export async function killGroup(pgid: number, graceMs = 500): Promise<void> {
+  if (!signalGroup(pgid, 'SIGTERM')) return;
+  const deadline = Date.now() + graceMs;
+  while (Date.now() < deadline) {
+    await delay(20);
+    if (groupMembers(pgid).length === 0) return;
+  }
+  signalGroup(pgid, 'SIGKILL');
+  const killDeadline = Date.now() + 1000;
+  while (groupMembers(pgid).length > 0 && Date.now() < killDeadline) await delay(10);
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
