@@ -1,0 +1,28 @@
+import fs from 'node:fs';
+
+/** Whether a process is alive: it exists and is not a zombie waiting to be reaped. */
+export function isAlive(pid: number): boolean {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0] !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+/** Polls until `check` holds or the deadline passes; returns whether it held. */
+export async function waitFor(check: () => boolean, timeoutMs = 5000, intervalMs = 20): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (check()) return true;
+    if (Date.now() >= deadline) return false;
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+  }
+}
+
+/** Reads a pid a fixture function wrote to a file, waiting for it to appear. */
+export async function readPidFile(file: string, timeoutMs = 5000): Promise<number> {
+  const appeared = await waitFor(() => fs.existsSync(file) && fs.readFileSync(file, 'utf8').trim() !== '', timeoutMs);
+  if (!appeared) throw new Error(`no pid was written to ${file}`);
+  return Number(fs.readFileSync(file, 'utf8').trim());
+}

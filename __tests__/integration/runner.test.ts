@@ -1,0 +1,248 @@
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { resolveConfig, type Mode } from '../../src/config/resolve';
+import { Invoker, type InvocationResult } from '../../src/functions/invoker';
+import { FunctionRegistry, loadSnapshot } from '../../src/functions/registry';
+import { captureLogs } from '../helpers/logs';
+import { isAlive, readPidFile, waitFor } from '../helpers/processes';
+import { executable, makeProject, removeProject, type FixtureTree } from '../helpers/project';
+import { hasCommand, warnSkip } from '../helpers/tools';
+
+/** Reads the whole request, then answers with what `answer(request)` returns. */
+const nodeFunction = (answer: string): string => `
+let data = '';
+process.stdin.on('data', (chunk) => (data += chunk));
+process.stdin.on('end', () => {
+  const request = JSON.parse(data);
+  ${answer}
+});
+`;
+
+const tree: FixtureTree = {
+  'alyx.yaml': 'functions:\n  timeout: 20s\n  max_output: 1mb\n  env:\n    GREETING: Hello\n',
+  '.env': 'FROM_DOTENV=yes\nALYX_SECRET=must-not-pass\n',
+  'functions/node-ok/index.js': nodeFunction(`
+    console.log('a log line before the response');
+    console.error('a line on stderr');
+    console.log(JSON.stringify({
+      success: true,
+      output: {
+        message: process.env.GREETING + ', ' + request.input.name + '!',
+        request_id: request.request_id,
+        function: request.function,
+        token_length: request.context.internal_token.length,
+        context_env: request.context.env,
+        mode: process.env.ALYX_MODE,
+        fn: process.env.ALYX_FUNCTION,
+        dotenv: process.env.FROM_DOTENV,
+        alyx_secret: process.env.ALYX_SECRET ?? null,
+        cwd: process.cwd(),
+      },
+      logs: [{ level: 'info', message: 'from the function' }],
+    }));`),
+  'functions/node-fail/index.js': nodeFunction(
+    `console.log(JSON.stringify({ success: false, error: { code: 'NOPE', message: 'not today', status: 422, details: { why: 'test' } } }));`,
+  ),
+  'functions/node-crash/index.js': nodeFunction(`throw new Error('boom in the function');`),
+  'functions/node-garbage/index.js': nodeFunction(`console.log('this is not json'); console.log('{ nor is this');`),
+  'functions/node-hang/index.js': `
+const { spawn } = require('node:child_process');
+const sleeper = spawn('sleep', ['300'], { stdio: 'ignore' });
+require('node:fs').writeFileSync('grandchild.pid', String(sleeper.pid));
+setInterval(() => {}, 1000);
+`,
+  'functions/node-hang/manifest.yaml': 'timeout: 700ms\n',
+  'functions/node-big/index.js': nodeFunction(`process.stdout.write(JSON.stringify({ success: true, output: 'x'.repeat(2 * 1024 * 1024) }));`),
+  'functions/node-leaves-child/index.js': nodeFunction(`
+    const { spawn } = require('node:child_process');
+    const child = spawn('sleep', ['300'], { stdio: 'ignore' });
+    child.unref();
+    require('node:fs').writeFileSync('leftover.pid', String(child.pid));
+    console.log(JSON.stringify({ success: true, output: { left: child.pid } }));`),
+  'functions/python-ok/index.py': [
+    'import json, os, sys',
+    'request = json.load(sys.stdin)',
+    'print("python says hi")',
+    'print(json.dumps({"success": True, "output": {"message": "Hello, " + request["input"]["name"] + "!", "mode": os.environ["ALYX_MODE"]}}))',
+    '',
+  ].join('\n'),
+  'functions/python-string-error/index.py': [
+    'import json, sys',
+    'json.load(sys.stdin)',
+    'print(json.dumps({"success": False, "error": "it went wrong", "error_code": "PY_FAIL"}))',
+    '',
+  ].join('\n'),
+  'functions/shell-ok/manifest.yaml': 'runtime: binary\nbuild:\n  output: run.sh\n',
+  'functions/shell-ok/run.sh': executable('#!/bin/sh\nread -r request\necho "shell: got $(printf %s "$request" | wc -c) bytes" >&2\necho \'{"success": true, "output": {"shell": true}}\'\n'),
+  'functions/shell-no-stdin/manifest.yaml': 'runtime: binary\nbuild:\n  output: run.sh\n',
+  'functions/shell-no-stdin/run.sh': executable('#!/bin/sh\necho \'{"success": true, "output": {"read": false}}\'\n'),
+  'functions/shell-hang/manifest.yaml': 'runtime: binary\ntimeout: 700ms\nbuild:\n  output: run.sh\n',
+  'functions/shell-hang/run.sh': executable('#!/bin/sh\nsleep 300 &\necho $! > grandchild.pid\nwait\n'),
+  'functions/shell-exit-3/manifest.yaml': 'runtime: binary\nbuild:\n  output: run.sh\n',
+  'functions/shell-exit-3/run.sh': executable('#!/bin/sh\necho "fatal: something broke" >&2\nexit 3\n'),
+};
+
+const C_PROGRAM = `
+#include <stdio.h>
+int main(void) {
+  size_t total = 0; char buffer[4096]; size_t n;
+  while ((n = fread(buffer, 1, sizeof buffer, stdin)) > 0) total += n;
+  printf("{\\"success\\": true, \\"output\\": {\\"compiled\\": true, \\"bytes_in\\": %zu}}\\n", total);
+  return 0;
+}
+`;
+
+describe('the runner, with real interpreters and executables', () => {
+  let root: string;
+  const logs = captureLogs();
+
+  function invoker(mode: Mode): Invoker {
+    const config = resolveConfig({ projectDir: root, mode, env: { PATH: process.env.PATH, HOME: process.env.HOME } });
+    const env = { ...process.env, ALYX_SECRET: 'also-must-not-pass' };
+    return new Invoker(config, new FunctionRegistry(() => loadSnapshot(config, env)), logs.logger, env);
+  }
+  const invoke = (name: string, input: Record<string, unknown> = {}, mode: Mode = 'production'): Promise<InvocationResult> =>
+    invoker(mode).invoke(name, input);
+
+  beforeAll(() => {
+    root = makeProject(tree);
+  });
+  afterAll(() => removeProject(root));
+
+  describe('node', () => {
+    it('passes the request, context and environment, and returns the output', async () => {
+      const result = await invoke('node-ok', { name: 'World' });
+      expect(result.success).toBe(true);
+      expect(result.output).toEqual({
+        message: 'Hello, World!',
+        request_id: result.requestId,
+        function: 'node-ok',
+        token_length: 64,
+        context_env: { GREETING: 'Hello' },
+        mode: 'production',
+        fn: 'node-ok',
+        dotenv: 'yes',
+        alyx_secret: null,
+        cwd: path.join(root, 'functions', 'node-ok'),
+      });
+      expect(result.logs).toEqual([{ level: 'info', message: 'from the function' }]);
+    });
+
+    it('logs stdout lines before the response and stderr lines with function name and request id', async () => {
+      const result = await invoke('node-ok', { name: 'Log' });
+      const mine = logs.lines().filter((line) => line.request_id === result.requestId);
+      expect(mine).toEqual(
+        expect.arrayContaining([
+          expect.objectContaining({ function: 'node-ok', stream: 'stdout', msg: 'a log line before the response' }),
+          expect.objectContaining({ function: 'node-ok', stream: 'stderr', msg: 'a line on stderr' }),
+        ]),
+      );
+    });
+
+    it('reports the function error with its code, details and requested status', async () => {
+      const result = await invoke('node-fail');
+      expect(result.success).toBe(false);
+      expect(result.error).toEqual({ code: 'NOPE', message: 'not today', details: { why: 'test' } });
+      expect(result.reportedByFunction).toBe(true);
+      expect(result.requestedStatus).toBe(422);
+    });
+
+    it('turns a crash into EXECUTION_ERROR with the exit code, and stderr in development only', async () => {
+      const production = await invoke('node-crash');
+      expect(production.error?.code).toBe('EXECUTION_ERROR');
+      expect(production.error?.details).toEqual({ exit_code: 1, signal: null });
+
+      const development = await invoke('node-crash', {}, 'development');
+      expect(development.error?.code).toBe('EXECUTION_ERROR');
+      expect((development.error?.details as { stderr: string }).stderr).toContain('boom in the function');
+    });
+
+    it('turns output without a JSON object into EXECUTION_ERROR', async () => {
+      const result = await invoke('node-garbage');
+      expect(result.error?.code).toBe('EXECUTION_ERROR');
+      expect(result.error?.message).toContain('without writing a JSON object');
+    });
+
+    it('ends the whole tree on timeout: the grandchild sleep is gone afterwards', async () => {
+      const pidFile = path.join(root, 'functions', 'node-hang', 'grandchild.pid');
+      const result = await invoke('node-hang');
+      expect(result.error?.code).toBe('TIMEOUT');
+      expect(result.durationMs).toBeGreaterThanOrEqual(700);
+      const grandchild = await readPidFile(pidFile);
+      expect(isAlive(grandchild)).toBe(false);
+    });
+
+    it('ends a function whose stdout passes max_output with OUTPUT_TOO_LARGE', async () => {
+      const result = await invoke('node-big');
+      expect(result.error?.code).toBe('OUTPUT_TOO_LARGE');
+    });
+
+    it('ends processes a function leaves behind, and logs how many', async () => {
+      const result = await invoke('node-leaves-child');
+      expect(result.success).toBe(true);
+      const leftover = (result.output as { left: number }).left;
+      expect(await waitFor(() => !isAlive(leftover))).toBe(true);
+      const warning = logs.lines().find((line) => line.request_id === result.requestId && line.level === 40);
+      expect(warning).toMatchObject({ processes: 1, msg: expect.stringContaining('left behind') });
+    });
+
+    it('reports a function that does not exist as FUNCTION_NOT_FOUND', async () => {
+      const result = await invoke('no-such-function');
+      expect(result.error?.code).toBe('FUNCTION_NOT_FOUND');
+    });
+  });
+
+  describe('python3', () => {
+    it('answers after a print line, which is logged', async () => {
+      const result = await invoke('python-ok', { name: 'Py' });
+      expect(result).toMatchObject({ success: true, output: { message: 'Hello, Py!', mode: 'production' } });
+      const printed = logs.lines().find((line) => line.request_id === result.requestId && line.stream === 'stdout');
+      expect(printed?.msg).toBe('python says hi');
+    });
+
+    it('normalises a string error with error_code', async () => {
+      const result = await invoke('python-string-error');
+      expect(result.error).toEqual({ code: 'PY_FAIL', message: 'it went wrong' });
+    });
+  });
+
+  describe('executables run directly', () => {
+    it('runs a shell script', async () => {
+      const result = await invoke('shell-ok', { name: 'sh' });
+      expect(result).toMatchObject({ success: true, output: { shell: true } });
+    });
+
+    it('answers even when the function never reads its (large) request', async () => {
+      const result = await invoke('shell-no-stdin', { blob: 'y'.repeat(1024 * 1024) });
+      expect(result).toMatchObject({ success: true, output: { read: false } });
+    });
+
+    it('ends a shell script and its background sleep on timeout', async () => {
+      const result = await invoke('shell-hang');
+      expect(result.error?.code).toBe('TIMEOUT');
+      const grandchild = await readPidFile(path.join(root, 'functions', 'shell-hang', 'grandchild.pid'));
+      expect(isAlive(grandchild)).toBe(false);
+    });
+
+    it('reports a non-zero exit without a response as EXECUTION_ERROR with the exit code', async () => {
+      const result = await invoke('shell-exit-3');
+      expect(result.error).toMatchObject({ code: 'EXECUTION_ERROR', details: { exit_code: 3, signal: null } });
+    });
+
+    const cc = hasCommand('cc');
+    if (!cc) warnSkip('compiled-program runner test', 'cc');
+    (cc ? it : it.skip)('runs a compiled C program', async () => {
+      const dir = path.join(root, 'functions', 'c-bin');
+      fs.mkdirSync(path.join(dir, 'bin'), { recursive: true });
+      fs.writeFileSync(path.join(dir, 'main.c'), C_PROGRAM);
+      fs.writeFileSync(path.join(dir, 'manifest.yaml'), 'runtime: binary\nbuild:\n  output: bin/hello\n');
+      const compiled = spawnSync('cc', ['-O2', '-o', path.join(dir, 'bin', 'hello'), path.join(dir, 'main.c')], { encoding: 'utf8' });
+      expect(compiled.stderr).toBe('');
+      const result = await invoke('c-bin', { name: 'C' });
+      expect(result.success).toBe(true);
+      expect(result.output).toMatchObject({ compiled: true });
+      expect((result.output as { bytes_in: number }).bytes_in).toBeGreaterThan(50);
+    });
+  });
+});

@@ -1,0 +1,50 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { UsageError } from '../../errors';
+import { Invoker, toEnvelope } from '../../functions/invoker';
+import { FunctionRegistry, loadSnapshot } from '../../functions/registry';
+import { loadContext, modeFromFlags, type ProjectOptions } from '../context';
+
+export interface InvokeCommandOptions extends ProjectOptions {
+  data?: string;
+}
+
+/** `alyx invoke NAME`: one invocation without a server; prints the envelope. */
+export async function invokeCommand(name: string, options: InvokeCommandOptions): Promise<void> {
+  const input = parseInput(options.data, options.cwd ?? process.cwd());
+  const { config, logger } = loadContext(options, modeFromFlags(options), 2);
+  const registry = new FunctionRegistry(() => loadSnapshot(config));
+  const result = await new Invoker(config, registry, logger).invoke(name, input);
+  process.stdout.write(`${JSON.stringify(toEnvelope(result), null, 2)}\n`);
+  process.exitCode = result.success ? 0 : 1;
+}
+
+/** --data JSON, @file, or - for stdin; absent means {}. It must be a JSON object. */
+function parseInput(data: string | undefined, baseDir: string): Record<string, unknown> {
+  if (data === undefined) return {};
+  let text = data;
+  let source = '--data';
+  if (data === '-') {
+    text = fs.readFileSync(0, 'utf8');
+    source = 'standard input';
+  } else if (data.startsWith('@')) {
+    const file = path.resolve(baseDir, data.slice(1));
+    try {
+      text = fs.readFileSync(file, 'utf8');
+    } catch (error) {
+      throw new UsageError(`Cannot read ${file} (${(error as NodeJS.ErrnoException).code}): give --data @FILE an existing JSON file.`);
+    }
+    source = file;
+  }
+  if (text.trim() === '') return {};
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    throw new UsageError(`${source} is not valid JSON (${(error as Error).message}): pass an object such as '{"name": "World"}'.`);
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new UsageError(`${source} must be a JSON object such as '{"name": "World"}', not ${Array.isArray(value) ? 'an array' : typeof value === 'object' ? 'null' : `a ${typeof value}`}.`);
+  }
+  return value as Record<string, unknown>;
+}

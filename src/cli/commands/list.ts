@@ -1,0 +1,34 @@
+import { describeAll } from '../../functions/describe';
+import { loadSnapshot } from '../../functions/registry';
+import { loadContext, modeFromFlags, type ProjectOptions } from '../context';
+import { formatTable } from '../table';
+
+export interface ListOptions extends ProjectOptions {
+  json?: boolean;
+}
+
+/** `alyx list`: each function, its status and what would run, in the mode `alyx serve` would use. */
+export async function listCommand(options: ListOptions): Promise<void> {
+  const { config } = loadContext(options, modeFromFlags(options), 2);
+  const snapshot = loadSnapshot(config);
+  const body = describeAll(snapshot.functions.values(), config);
+  if (options.json) {
+    process.stdout.write(`${JSON.stringify(body, null, 2)}\n`);
+    return;
+  }
+  if (body.count === 0) {
+    process.stdout.write(`No functions in ${config.functions.path}: add a folder such as functions/hello/index.js, or run "alyx new hello --runtime node".\n`);
+    return;
+  }
+  const rows = body.functions.map((fn) => [
+    fn.name,
+    fn.runtime ?? '-',
+    fn.status,
+    fn.entry ?? '-',
+    fn.command ? fn.command.join(' ') : (fn.message ?? ''),
+  ]);
+  process.stdout.write(`${config.mode} mode, ${config.functions.path}\n\n`);
+  process.stdout.write(`${formatTable(['NAME', 'RUNTIME', 'STATUS', 'ENTRY', 'RUNS'], rows)}\n`);
+  const ready = body.functions.filter((fn) => fn.status === 'ready').length;
+  process.stdout.write(`\n${ready} of ${body.count} ready\n`);
+}

@@ -1,0 +1,89 @@
+import { Command, CommanderError, Option } from 'commander';
+import { AlyxError, ConfigError, UsageError } from '../errors';
+import { version } from './version';
+
+const EXIT_FAILURE = 1;
+const EXIT_USAGE = 2;
+
+/** Adds the options every command that reads a project shares. */
+function projectOptions(command: Command): Command {
+  return command
+    .option('-C, --cwd <dir>', 'project folder (alyx.yaml is read from it)')
+    .option('-c, --config <file>', 'configuration file, relative to the project folder', undefined)
+    .option('--functions <path>', 'functions folder (functions.path)');
+}
+
+function modeOptions(command: Command): Command {
+  return command
+    .option('--prod', 'production mode: build outputs')
+    .option('--dev', 'development mode: sources');
+}
+
+function buildProgram(): Command {
+  const program = new Command('alyx')
+    .description('Host polyglot serverless functions over HTTP: from source in development, from build output in production.')
+    .version(version(), '--version')
+    .addOption(new Option('--log-level <level>', 'log level').choices(['trace', 'debug', 'info', 'warn', 'error']))
+    .addOption(new Option('--log-format <format>', 'log format').choices(['pretty', 'json']))
+    .showHelpAfterError('(run "alyx --help" for usage)')
+    .exitOverride();
+
+  modeOptions(
+    projectOptions(
+      program
+        .command('list')
+        .description('list the functions, their status and what would run')
+        .option('--json', 'print the body of GET /api/functions'),
+    ),
+  ).action(async (_options, command: Command) => {
+    const { listCommand } = await import('./commands/list');
+    await listCommand(command.optsWithGlobals());
+  });
+
+  modeOptions(
+    projectOptions(
+      program
+        .command('invoke')
+        .description('run one invocation without a server and print its envelope')
+        .argument('<name>', 'function name')
+        .option('-d, --data <json>', 'input: a JSON object, @file, or - for standard input'),
+    ),
+  ).action(async (name: string, _options, command: Command) => {
+    const { invokeCommand } = await import('./commands/invoke');
+    await invokeCommand(name, command.optsWithGlobals());
+  });
+
+  projectOptions(
+    program
+      .command('build')
+      .description('run the build configs of all functions, or of the named ones')
+      .argument('[names...]', 'function names'),
+  ).action(async (names: string[], _options, command: Command) => {
+    const { buildCommand } = await import('./commands/build');
+    await buildCommand(names, command.optsWithGlobals());
+  });
+
+  return program;
+}
+
+/** Runs the CLI. Sets process.exitCode rather than exiting, so logs flush. */
+export async function main(argv: string[]): Promise<void> {
+  try {
+    await buildProgram().parseAsync(argv);
+  } catch (error) {
+    process.exitCode = exitCodeFor(error);
+  }
+}
+
+function exitCodeFor(error: unknown): number {
+  if (error instanceof CommanderError) {
+    // Commander has already printed its message (or the help / version).
+    return error.exitCode === 0 ? 0 : EXIT_USAGE;
+  }
+  if (error instanceof AlyxError) {
+    process.stderr.write(`alyx: ${error.message}\n`);
+    return error instanceof ConfigError || error instanceof UsageError ? EXIT_USAGE : EXIT_FAILURE;
+  }
+  process.stderr.write(`alyx: unexpected error, please report it:\n${(error as Error)?.stack ?? String(error)}\n`);
+  return EXIT_FAILURE;
+}
