@@ -19,7 +19,7 @@ export function createLogger(options: LoggerOptions): Logger {
   const fd = options.fd ?? 1;
   if (options.format === 'pretty') {
     // Loaded only when used: pino-pretty is not on the JSON hot path.
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    // eslint-disable-next-line @typescript-eslint/no-var-requires
     const pretty = require('pino-pretty') as typeof import('pino-pretty');
     return pino(base, pretty.build({ destination: fd, sync: true, ignore: 'pid,hostname', translateTime: 'HH:MM:ss.l' }));
   }

@@ -27,6 +27,8 @@ function buildProgram(): Command {
     .addOption(new Option('--log-format <format>', 'log format').choices(['pretty', 'json']))
     .showHelpAfterError('(run "alyx --help" for usage)')
     .exitOverride();
+  // Also accepted before the command, as with git -C.
+  projectOptions(program);
 
   modeOptions(
     projectOptions(
