@@ -116,7 +116,8 @@ function describeError(error: ErrorObject): string | null {
     case 'format':
     case 'type':
       if (typeof parent.description === 'string' && parent.format) {
-        return `${at}: must be ${parent.description} (got ${shown(error.data)})`;
+        // A description starts with what the value is ("a size such as …"), then ";" and the rest.
+        return `${at}: must be ${parent.description.split(';')[0]} (got ${shown(error.data)})`;
       }
       return `${at || 'the document'}: must be ${readableType(error)} (got ${shown(error.data)})`;
     case 'if':

@@ -78,8 +78,8 @@ function coerce(key: EnvKey, raw: string): unknown {
     return value;
   }
   if (types.includes('array')) return raw.split(',').map((item) => item.trim()).filter(Boolean);
-  if (types.includes('integer') && /^\s*\d+\s*$/.test(raw)) return Number(raw);
-  if (types.includes('number') && /^\s*\d+(\.\d+)?\s*$/.test(raw)) return Number(raw);
+  if (types.includes('integer') && /^\s*-?\d+\s*$/.test(raw)) return Number(raw);
+  if (types.includes('number') && /^\s*-?\d+(\.\d+)?\s*$/.test(raw)) return Number(raw);
   return raw;
 }
 

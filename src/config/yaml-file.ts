@@ -23,5 +23,14 @@ export function readYamlMapping(file: string): YamlFileResult {
   if (typeof data !== 'object' || Array.isArray(data)) {
     return { ok: false, problem: 'must be a mapping of keys (such as "server:" and "functions:") at the top level' };
   }
-  return { ok: true, data: data as Record<string, unknown> };
+  return { ok: true, data: withoutNulls(data as Record<string, unknown>) };
+}
+
+/** `key:` with nothing after it (or only comments) means the key is not set. */
+function withoutNulls(mapping: Record<string, unknown>): Record<string, unknown> {
+  for (const [key, value] of Object.entries(mapping)) {
+    if (value === null) delete mapping[key];
+    else if (typeof value === 'object' && !Array.isArray(value)) withoutNulls(value as Record<string, unknown>);
+  }
+  return mapping;
 }

@@ -86,6 +86,10 @@ export function loadFunction(dir: string, functionsRealPath: string, env: NodeJS
 
   const found = findEntry(dir, manifest);
   if ('problem' in found) return invalid(found.problem, manifestFile);
+  if (found.entry !== null) {
+    const contained = resolveInside(dir, path.relative(dir, found.entry));
+    if (typeof contained !== 'string') return invalid(`entry ${contained.problem}`, manifestFile);
+  }
 
   return {
     ...emptyDef(name, dir, manifestFile),
@@ -151,14 +155,28 @@ function runtimeForFile(dir: string, file: string): RuntimeName {
 export function resolveInside(dir: string, relative: string): string | { problem: string } {
   const resolved = path.resolve(dir, relative);
   if (!isInside(dir, resolved)) return { problem: `"${relative}" must stay inside the function folder` };
-  const dirReal = safeRealpath(dir) ?? dir;
-  let existing = resolved;
-  while (!fs.existsSync(existing) && existing !== dir) existing = path.dirname(existing);
-  const real = safeRealpath(existing);
-  if (real && !isInside(dirReal, real)) {
+  if (!isInside(safeRealpath(dir) ?? dir, realpathAllowingMissing(resolved))) {
     return { problem: `"${relative}" leads outside the function folder through a symbolic link` };
   }
   return resolved;
+}
+
+/**
+ * Like realpath, for paths that may not exist yet: follows every symbolic link on the way,
+ * dangling ones included (a link to a build output not built yet must not point outside).
+ */
+function realpathAllowingMissing(file: string, depth = 0): string {
+  const real = safeRealpath(file);
+  if (real) return real;
+  let link: string | null = null;
+  try {
+    if (fs.lstatSync(file).isSymbolicLink()) link = fs.readlinkSync(file);
+  } catch {
+    // does not exist at all
+  }
+  if (link !== null && depth < 40) return realpathAllowingMissing(path.resolve(path.dirname(file), link), depth + 1);
+  const parent = path.dirname(file);
+  return parent === file ? file : path.join(realpathAllowingMissing(parent, depth), path.basename(file));
 }
 
 export function isInside(parent: string, child: string): boolean {

@@ -1,0 +1,134 @@
+import { DEFAULT_FUNCTION_ERROR_CODE, normaliseResponse, parseStdout } from '../../../src/functions/protocol';
+
+const OK = { request_id: 'r1', success: true, output: { message: 'Hello, World!' }, logs: [{ level: 'info', message: 'hi' }] };
+
+describe('parseStdout (SPEC §5)', () => {
+  it('reads the whole of stdout when it is one JSON object, even pretty-printed over many lines', () => {
+    expect(parseStdout(JSON.stringify(OK, null, 2))).toEqual({
+      response: { success: true, output: { message: 'Hello, World!' }, logs: [{ level: 'info', message: 'hi' }] },
+      otherLines: [],
+    });
+  });
+
+  it('accepts surrounding whitespace and CRLF line ends', () => {
+    expect(parseStdout(`\r\n  ${JSON.stringify(OK)}  \r\n`).response).toMatchObject({ success: true });
+    expect(parseStdout(`debug\r\n${JSON.stringify(OK)}\r\n`)).toMatchObject({ response: { success: true }, otherLines: ['debug'] });
+  });
+
+  it('takes the JSON line after console.log output; the other non-empty lines are the function\'s output', () => {
+    const stdout = ['starting', '', 'loaded 3 users', JSON.stringify(OK), ''].join('\n');
+    expect(parseStdout(stdout)).toEqual({
+      response: { success: true, output: OK.output, logs: OK.logs },
+      otherLines: ['starting', 'loaded 3 users'],
+    });
+  });
+
+  it('the last JSON-object line wins; earlier ones are output', () => {
+    const first = JSON.stringify({ success: true, output: 'first' });
+    const last = JSON.stringify({ success: true, output: 'last' });
+    const result = parseStdout([first, 'log', last, '[1,2]', 'tail'].join('\n'));
+    expect(result.response).toEqual({ success: true, output: 'last', logs: [] });
+    expect(result.otherLines).toEqual([first, 'log', '[1,2]', 'tail']);
+  });
+
+  it.each([
+    ['empty stdout', '', []],
+    ['plain text', 'hello\nworld\n', ['hello', 'world']],
+    ['a JSON array', '[{"success":true}]', ['[{"success":true}]']],
+    ['a JSON string', '"ok"', ['"ok"']],
+    ['broken JSON', '{"success": true', ['{"success": true']],
+  ])('%s has no response', (_what, stdout, otherLines) => {
+    expect(parseStdout(stdout)).toEqual({ response: null, otherLines });
+  });
+
+  it('reads a multi-megabyte response on one line', () => {
+    const big = 'x'.repeat(8 * 1024 * 1024);
+    const result = parseStdout(`${JSON.stringify({ success: true, output: { big } })}\n`);
+    expect(result.otherLines).toEqual([]);
+    expect(result.response?.success).toBe(true);
+    expect((result.response as { output: { big: string } }).output.big).toHaveLength(big.length);
+  });
+
+  it('reads a multi-megabyte response on the last line after log lines', () => {
+    const big = 'y'.repeat(5 * 1024 * 1024);
+    const result = parseStdout(`log line\n${JSON.stringify({ output: big })}`);
+    expect(result.otherLines).toEqual(['log line']);
+    expect(result.response).toEqual({ success: true, output: big, logs: [] });
+  });
+});
+
+describe('normaliseResponse (SPEC §5)', () => {
+  it('success: output (null when absent) and logs (empty when absent)', () => {
+    expect(normaliseResponse({ success: true, output: [1, 2] })).toEqual({ success: true, output: [1, 2], logs: [] });
+    expect(normaliseResponse({ success: true })).toEqual({ success: true, output: null, logs: [] });
+  });
+
+  it('without a success field, a response with no error succeeded', () => {
+    expect(normaliseResponse({ output: 'x' })).toEqual({ success: true, output: 'x', logs: [] });
+    expect(normaliseResponse({ output: 'x', error: null })).toMatchObject({ success: true });
+  });
+
+  it('without a success field, a response with an error failed', () => {
+    expect(normaliseResponse({ error: 'boom' })).toMatchObject({ success: false, error: { code: 'FUNCTION_ERROR', message: 'boom' } });
+  });
+
+  it('a string error with error_code becomes {code, message}', () => {
+    expect(normaliseResponse({ success: false, error: 'name is required', error_code: 'VALIDATION', logs: ['l'] })).toEqual({
+      success: false,
+      error: { code: 'VALIDATION', message: 'name is required' },
+      status: null,
+      logs: ['l'],
+    });
+  });
+
+  it('a string error without error_code gets the code FUNCTION_ERROR', () => {
+    expect(DEFAULT_FUNCTION_ERROR_CODE).toBe('FUNCTION_ERROR');
+    expect(normaliseResponse({ success: false, error: 'boom' })).toEqual({
+      success: false,
+      error: { code: 'FUNCTION_ERROR', message: 'boom' },
+      status: null,
+      logs: [],
+    });
+  });
+
+  it('an error object keeps code, message and details', () => {
+    expect(normaliseResponse({ success: false, error: { code: 'NOT_FOUND', message: 'no such user', details: { id: 7 } } })).toEqual({
+      success: false,
+      error: { code: 'NOT_FOUND', message: 'no such user', details: { id: 7 } },
+      status: null,
+      logs: [],
+    });
+  });
+
+  it('an error object without a code gets FUNCTION_ERROR, and a message all the same', () => {
+    const response = normaliseResponse({ success: false, error: { message: 'bad' } });
+    expect(response).toMatchObject({ success: false, error: { code: 'FUNCTION_ERROR', message: 'bad' } });
+    const bare = normaliseResponse({ success: false, error: {} });
+    expect(bare).toMatchObject({ success: false, error: { code: 'FUNCTION_ERROR', message: expect.any(String) } });
+  });
+
+  it('success false with no error at all is a failure with FUNCTION_ERROR', () => {
+    expect(normaliseResponse({ success: false })).toMatchObject({ success: false, error: { code: 'FUNCTION_ERROR' }, status: null });
+  });
+
+  it.each([
+    [400, 400],
+    [404, 404],
+    [422, 422],
+    [599, 599],
+    [399, null],
+    [600, null],
+    [200, null],
+    [302, null],
+    [404.5, null],
+    ['404', null],
+    [null, null],
+  ])('error.status %p becomes HTTP status %p', (status, expected) => {
+    expect(normaliseResponse({ success: false, error: { code: 'E', message: 'm', status } })).toMatchObject({ status: expected });
+  });
+
+  it('error.status is pulled out of the error body', () => {
+    const response = normaliseResponse({ success: false, error: { code: 'E', message: 'm', status: 418 } });
+    expect(response).toEqual({ success: false, error: { code: 'E', message: 'm' }, status: 418, logs: [] });
+  });
+});

@@ -1,0 +1,144 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import Ajv from 'ajv';
+import { SCHEMA_DIR, ignoredKeyPaths, validateAgainst, type SchemaName } from '../../src/schemas';
+
+const DRAFT_07 = 'http://json-schema.org/draft-07/schema#';
+
+function readSchemaFile(name: SchemaName): Record<string, unknown> {
+  return JSON.parse(fs.readFileSync(path.join(SCHEMA_DIR, `${name}.schema.json`), 'utf8')) as Record<string, unknown>;
+}
+
+describe.each<SchemaName>(['alyx', 'manifest'])('schemas/%s.schema.json', (name) => {
+  it('is JSON that declares draft-07 and is valid against the draft-07 meta-schema', () => {
+    const schema = readSchemaFile(name);
+    expect(schema.$schema).toBe(DRAFT_07);
+    const ajv = new Ajv({ allowUnionTypes: true });
+    expect(ajv.validateSchema(schema)).toBe(true);
+    expect(ajv.errors).toBeNull();
+  });
+
+  it('compiles, with the size and duration formats alyx defines', () => {
+    const ajv = new Ajv({ allowUnionTypes: true, strictRequired: false });
+    ajv.addFormat('size', true);
+    ajv.addFormat('duration', true);
+    expect(typeof ajv.compile(readSchemaFile(name))).toBe('function');
+  });
+
+  it('accepts an empty document: every key is optional', () => {
+    expect(validateAgainst(name, {})).toEqual([]);
+  });
+});
+
+describe('alyx schema', () => {
+  it("marks exactly SPEC §2's keys of the earlier server as ignored", () => {
+    const ignored = ignoredKeyPaths('alyx').map((keyPath) => keyPath.join('.'));
+    expect(ignored.sort()).toEqual(
+      [
+        'database', 'auth', 'realtime', 'docs', 'admin_ui',
+        'server.tls.auto_tls', 'server.tls.domain',
+        'functions.enabled', 'functions.runtime', 'functions.cpu_limit', 'functions.pools',
+        'logging.caller', 'logging.timestamp', 'logging.output',
+        'dev.auto_migrate', 'dev.auto_generate', 'dev.generate_languages', 'dev.generate_output',
+      ].sort(),
+    );
+  });
+
+  it('fills in the defaults when asked to', () => {
+    const data: Record<string, Record<string, unknown>> = {};
+    expect(validateAgainst('alyx', data, true)).toEqual([]);
+    expect(data.server).toMatchObject({ port: 8090, max_body_size: '6mb', read_timeout: '30s', shutdown_timeout: '10s' });
+    expect(data.functions).toMatchObject({ path: './functions', timeout: '30s', memory_limit: 0, concurrency: 0, queue: 100, inherit_env: true, pool: 1 });
+    expect(data.dev).toEqual({ enabled: false, watch: true });
+  });
+
+  it('describes a bad memory_limit as a size, in words that read', () => {
+    expect(validateAgainst('alyx', { functions: { memory_limit: 'plenty' } })).toEqual([
+      expect.stringMatching(/^functions\.memory_limit: must be a size .*\(got "plenty"\)$/),
+    ]);
+  });
+
+  it('names problems by dotted key path', () => {
+    expect(validateAgainst('alyx', { server: { port: 'x', tls: { enabled: 'no' } }, functions: { timeout: '1 week' } })).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^server\.port: must be an integer/),
+        expect.stringMatching(/^server\.tls\.enabled: must be true or false/),
+        expect.stringMatching(/^functions\.timeout: must be a duration/),
+      ]),
+    );
+  });
+});
+
+describe('manifest schema', () => {
+  it('accepts every documented key', () => {
+    expect(
+      validateAgainst('manifest', {
+        name: 'hello-typescript',
+        runtime: 'node',
+        entry: 'src/handler.ts',
+        description: 'text',
+        timeout: '30s',
+        memory: '128mb',
+        concurrency: 4,
+        pool: 2,
+        env: { KEY: 'value', N: 1, B: true },
+        build: { command: 'npm', args: ['run', 'build'], watch: ['*.ts', 'src/**/*.ts'], output: 'dist/index.js' },
+      }),
+    ).toEqual([]);
+  });
+
+  it.each(['node', 'deno', 'bun', 'python', 'go', 'binary'])('accepts runtime %s', (runtime) => {
+    expect(validateAgainst('manifest', { runtime })).toEqual([]);
+  });
+
+  it('rejects an unknown runtime, listing the known ones', () => {
+    expect(validateAgainst('manifest', { runtime: 'ruby' })).toEqual([
+      'runtime: must be one of node, deno, bun, python, go, binary (got "ruby")',
+    ]);
+  });
+
+  it('accepts and ignores routes, hooks, schedules and dependencies of the earlier server', () => {
+    expect(
+      validateAgainst('manifest', {
+        routes: [{ path: '/hello', methods: ['GET'] }],
+        hooks: [{ type: 'database', source: 'users' }],
+        schedules: [{ name: 'nightly', cron: '0 0 * * *' }],
+        dependencies: ['lodash'],
+      }),
+    ).toEqual([]);
+  });
+
+  it('rejects an unknown key with readable text', () => {
+    const problems = validateAgainst('manifest', { handler: 'index.js' });
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toMatch(/^handler: unknown key \(known keys: .*entry/);
+  });
+
+  it('rejects an unknown key inside build', () => {
+    expect(validateAgainst('manifest', { build: { command: 'make', output: 'out', outdir: 'x' } })).toEqual([
+      expect.stringMatching(/^build\.outdir: unknown key/),
+    ]);
+  });
+
+  it.each([undefined, 'node', 'python', 'go'])('build without command is an error for runtime %p', (runtime) => {
+    expect(validateAgainst('manifest', { runtime, build: { output: 'dist/index.js' } })).toEqual(['build.command: is required']);
+  });
+
+  it('build without command is allowed for runtime binary (a prebuilt executable)', () => {
+    expect(validateAgainst('manifest', { runtime: 'binary', build: { output: 'bin/app' } })).toEqual([]);
+  });
+
+  it('build without output is an error, whatever the runtime', () => {
+    expect(validateAgainst('manifest', { runtime: 'binary', build: {} })).toEqual(['build.output: is required']);
+    expect(validateAgainst('manifest', { build: { command: 'npm' } })).toEqual(['build.output: is required']);
+  });
+
+  it.each([
+    ['timeout', { timeout: 'soon' }, /^timeout: must be a duration.*"soon"/],
+    ['memory', { memory: 'plenty' }, /^memory: must be a size .*\(got "plenty"\)$/],
+    ['concurrency', { concurrency: 0 }, /^concurrency: must be >= 1 \(got 0\)$/],
+    ['env', { env: { A: { nested: true } } }, /^env\.A: must be a string or a number or true or false/],
+  ])('rejects a bad %s with its key path', (_key, manifest, problem) => {
+    expect(validateAgainst('manifest', manifest)).toEqual([expect.stringMatching(problem)]);
+  });
+});
