@@ -80,3 +80,63 @@ export class TimeoutError extends AlyxError {
     super('TIMEOUT', `The function did not answer within ${timeoutMs} ms and was ended.`, { timeout_ms: timeoutMs });
   }
 }
+
+export class PayloadTooLargeError extends AlyxError {
+  constructor(limitBytes: number) {
+    super('PAYLOAD_TOO_LARGE', `The request body is larger than ${limitBytes} bytes (server.max_body_size).`, { limit_bytes: limitBytes });
+  }
+}
+
+export class NotFoundError extends AlyxError {
+  constructor(pathname: string) {
+    super('NOT_FOUND', `Nothing at ${pathname}: functions are at /api/functions/<name>.`);
+  }
+}
+
+export class MethodNotAllowedError extends AlyxError {
+  readonly allowed: readonly string[];
+
+  constructor(method: string, allowed: readonly string[]) {
+    super('METHOD_NOT_ALLOWED', `${method} is not allowed here: use ${allowed.join(', ')}.`);
+    this.allowed = allowed;
+  }
+}
+
+export class UnauthorizedError extends AlyxError {
+  constructor() {
+    super('UNAUTHORIZED', 'Send the admin token as "Authorization: Bearer <ALYX_ADMIN_TOKEN>".');
+  }
+}
+
+export class OverloadedError extends AlyxError {
+  constructor() {
+    super('OVERLOADED', 'Too many invocations are running or waiting: retry shortly.');
+  }
+}
+
+export class ShuttingDownError extends AlyxError {
+  constructor() {
+    super('SHUTTING_DOWN', 'The server is shutting down: retry on another instance or after the restart.');
+  }
+}
+
+/** The client went away before its answer; nobody reads this, but the invocation ends with it. */
+export class ClientClosedError extends AlyxError {
+  constructor() {
+    super('CLIENT_CLOSED_REQUEST', 'The client closed the connection before the answer.');
+  }
+}
+
+/** An error alyx did not expect: the client learns only that, the log gets the stack. */
+export class InternalError extends AlyxError {
+  constructor() {
+    super('INTERNAL_ERROR', 'alyx failed to handle this request; the server log has the details.');
+  }
+}
+
+/** The server could not start (port in use, unreadable TLS files). */
+export class ServerStartError extends AlyxError {
+  constructor(message: string) {
+    super('SERVER_START_ERROR', message);
+  }
+}

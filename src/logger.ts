@@ -21,7 +21,7 @@ export function createLogger(options: LoggerOptions): Logger {
     // Loaded only when used: pino-pretty is not on the JSON hot path.
     // eslint-disable-next-line @typescript-eslint/no-var-requires
     const pretty = require('pino-pretty') as typeof import('pino-pretty');
-    return pino(base, pretty.build({ destination: fd, sync: true, ignore: 'pid,hostname', translateTime: 'HH:MM:ss.l' }));
+    return pino(base, pretty.build({ destination: fd, sync: true, ignore: 'pid,hostname', translateTime: 'HH:MM:ss.l', singleLine: true }));
   }
   return pino(base, pino.destination({ fd, sync: fd === 2 }));
 }

@@ -13,6 +13,12 @@ function projectOptions(command: Command): Command {
     .option('--functions <path>', 'functions folder (functions.path)');
 }
 
+function serverOptions(command: Command): Command {
+  return projectOptions(command)
+    .option('-p, --port <port>', 'port to listen on (server.port; 0 picks a free one)')
+    .option('--host <host>', 'address to listen on (server.host)');
+}
+
 function modeOptions(command: Command): Command {
   return command
     .option('--prod', 'production mode: build outputs')
@@ -29,6 +35,20 @@ function buildProgram(): Command {
     .exitOverride();
   // Also accepted before the command, as with git -C.
   projectOptions(program);
+
+  serverOptions(program.command('dev').description('serve the functions from source, with a file watcher'))
+    .option('--no-watch', 'do not watch files')
+    .action(async (_options, command: Command) => {
+      const { serveCommand } = await import('./commands/serve');
+      await serveCommand(command.optsWithGlobals(), 'development');
+    });
+
+  serverOptions(program.command('serve').description('serve the functions: production unless dev.enabled'))
+    .option('--strict', 'exit 1 at startup if any function is not ready')
+    .action(async (_options, command: Command) => {
+      const { serveCommand } = await import('./commands/serve');
+      await serveCommand(command.optsWithGlobals());
+    });
 
   modeOptions(
     projectOptions(

@@ -4,8 +4,9 @@ import { AlyxError, FunctionNotFoundError, FunctionNotReadyError } from '../erro
 import type { Logger } from '../logger';
 import { buildFunctionEnv } from './environment';
 import { encodeRequest, type FunctionErrorBody } from './protocol';
-import type { FunctionRegistry } from './registry';
-import { runProcess } from './runner';
+import { ConcurrencyLimiter } from './limiter';
+import type { FunctionRegistry, FunctionSnapshot, RegisteredFunction } from './registry';
+import { runProcess, type RunResult } from './runner';
 
 export interface InvokeOptions {
   /** Reused when given (a valid X-Request-Id); otherwise a fresh UUID. */
@@ -45,12 +46,21 @@ export class Invoker {
   readonly #registry: FunctionRegistry;
   readonly #logger: Logger;
   readonly #processEnv: NodeJS.ProcessEnv;
+  readonly #limiter: ConcurrencyLimiter;
+  #baseUrl: string;
 
   constructor(config: AlyxConfig, registry: FunctionRegistry, logger: Logger, processEnv: NodeJS.ProcessEnv = process.env) {
     this.#config = config;
     this.#registry = registry;
     this.#logger = logger;
     this.#processEnv = processEnv;
+    this.#limiter = new ConcurrencyLimiter(config.functions.concurrency, config.functions.queue);
+    this.#baseUrl = configuredUrl(config);
+  }
+
+  /** The address the server really listens on (port 0 picks one), for context.alyx_url. */
+  useBaseUrl(url: string): void {
+    this.#baseUrl = url;
   }
 
   /** Never rejects: every failure becomes a result with an error code. */
@@ -75,35 +85,18 @@ export class Invoker {
       return failWith(new FunctionNotReadyError(name, plan.status, plan.message ?? 'it cannot run'));
     }
 
-    const result = await runProcess({
-      command: plan.command,
-      args: plan.args,
-      cwd: def.dir,
-      env: buildFunctionEnv({
-        mode: this.#config.mode,
-        functionName: name,
-        inheritEnv: this.#config.functions.inheritEnv,
-        processEnv: this.#processEnv,
-        dotenv: snapshot.dotenv,
-        configEnv: this.#config.functions.env,
-        manifestEnv: def.env,
-      }),
-      payload: encodeRequest({
-        request_id: requestId,
-        function: name,
-        input,
-        context: {
-          auth: null,
-          env: { ...this.#config.functions.env, ...def.env },
-          alyx_url: this.#alyxUrl(),
-          internal_token: randomBytes(32).toString('hex'),
-        },
-      }),
-      timeoutMs: def.timeoutMs ?? this.#config.functions.timeoutMs,
-      maxOutputBytes: this.#config.functions.maxOutputBytes,
-      signal: options.signal,
-      logger: this.#logger.child({ function: name, request_id: requestId }),
-    });
+    let release: () => void;
+    try {
+      release = await this.#limiter.acquire(name, def.concurrency, options.signal);
+    } catch (error) {
+      return failWith(error as AlyxError);
+    }
+    let result: RunResult;
+    try {
+      result = await this.#run(registered, snapshot, requestId, input, options.signal);
+    } finally {
+      release();
+    }
 
     if (!result.ok) {
       const showStderr = this.#config.mode === 'development' && result.error.code === 'EXECUTION_ERROR' && result.stderrTail;
@@ -122,11 +115,51 @@ export class Invoker {
     });
   }
 
-  #alyxUrl(): string {
-    const { host, port, tls } = this.#config.server;
-    const shownHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
-    return `${tls.enabled ? 'https' : 'http'}://${shownHost.includes(':') ? `[${shownHost}]` : shownHost}:${port}`;
+  #run(
+    { def, plan }: RegisteredFunction,
+    snapshot: FunctionSnapshot,
+    requestId: string,
+    input: Record<string, unknown>,
+    signal: AbortSignal | undefined,
+  ): Promise<RunResult> {
+    const name = def.name;
+    return runProcess({
+      command: plan.command as string,
+      args: plan.args,
+      cwd: def.dir,
+      env: buildFunctionEnv({
+        mode: this.#config.mode,
+        functionName: name,
+        inheritEnv: this.#config.functions.inheritEnv,
+        processEnv: this.#processEnv,
+        dotenv: snapshot.dotenv,
+        configEnv: this.#config.functions.env,
+        manifestEnv: def.env,
+      }),
+      payload: encodeRequest({
+        request_id: requestId,
+        function: name,
+        input,
+        context: {
+          auth: null,
+          env: { ...this.#config.functions.env, ...def.env },
+          alyx_url: this.#baseUrl,
+          internal_token: randomBytes(32).toString('hex'),
+        },
+      }),
+      timeoutMs: def.timeoutMs ?? this.#config.functions.timeoutMs,
+      maxOutputBytes: this.#config.functions.maxOutputBytes,
+      memoryLimitBytes: def.memoryBytes ?? this.#config.functions.memoryLimitBytes,
+      signal,
+      logger: this.#logger.child({ function: name, request_id: requestId }),
+    });
   }
+}
+
+function configuredUrl(config: AlyxConfig): string {
+  const { host, port, tls } = config.server;
+  const shownHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
+  return `${tls.enabled ? 'https' : 'http'}://${shownHost.includes(':') ? `[${shownHost}]` : shownHost}:${port}`;
 }
 
 function errorBody(error: AlyxError, extraDetails?: Record<string, unknown>): FunctionErrorBody {

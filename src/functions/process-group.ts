@@ -22,25 +22,59 @@ export function signalGroup(pgid: number, signal: NodeJS.Signals | 0): boolean {
  */
 export function groupMembers(pgid: number): number[] {
   if (!signalGroup(pgid, 0)) return [];
+  const members = scanGroup(pgid);
+  return members ? members.map((member) => member.pid) : [pgid];
+}
+
+/** Resident memory of the group's live processes together, in bytes (0 where /proc is missing). */
+export function groupResidentBytes(pgid: number): number {
+  return (scanGroup(pgid) ?? []).reduce((total, member) => total + member.residentPages, 0) * pageSize();
+}
+
+interface GroupMember {
+  pid: number;
+  residentPages: number;
+}
+
+/** The group's live members from /proc/<pid>/stat; null where there is no /proc. */
+function scanGroup(pgid: number): GroupMember[] | null {
   let entries: string[];
   try {
     entries = fs.readdirSync('/proc');
   } catch {
-    return [pgid];
+    return null;
   }
-  const members: number[] = [];
+  const members: GroupMember[] = [];
   for (const entry of entries) {
     if (entry.charCodeAt(0) < 48 || entry.charCodeAt(0) > 57) continue;
     try {
       const stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
-      // Fields after the command name, which may itself hold spaces and parentheses.
+      // Fields from the 3rd (state) on; the command name before them may hold spaces and parentheses.
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (Number(fields[2]) === pgid && fields[0] !== 'Z') members.push(Number(entry));
+      if (Number(fields[2]) === pgid && fields[0] !== 'Z') members.push({ pid: Number(entry), residentPages: Number(fields[21]) });
     } catch {
       // the process ended while we looked
     }
   }
   return members;
+}
+
+let cachedPageSize: number | undefined;
+
+/** The kernel's page size, from this process's own VmRSS (kB) and resident pages. */
+function pageSize(): number {
+  if (cachedPageSize === undefined) {
+    cachedPageSize = 4096;
+    try {
+      const residentKb = Number(/VmRSS:\s+(\d+) kB/.exec(fs.readFileSync('/proc/self/status', 'utf8'))?.[1]);
+      const residentPages = Number(fs.readFileSync('/proc/self/statm', 'utf8').split(' ')[1]);
+      const estimate = (residentKb * 1024) / residentPages;
+      if (Number.isFinite(estimate) && estimate > 0) cachedPageSize = 2 ** Math.round(Math.log2(estimate));
+    } catch {
+      // keep the common 4 KiB
+    }
+  }
+  return cachedPageSize;
 }
 
 /**

@@ -91,3 +91,22 @@ export class FunctionRegistry {
     return previous;
   }
 }
+
+export interface SnapshotChanges {
+  readonly added: string[];
+  readonly removed: string[];
+  readonly changed: string[];
+}
+
+/** Which functions a reload added, removed or changed (definition or what runs). */
+export function diffSnapshots(previous: FunctionSnapshot, next: FunctionSnapshot): SnapshotChanges {
+  const added: string[] = [];
+  const changed: string[] = [];
+  for (const [name, fn] of next.functions) {
+    const before = previous.functions.get(name);
+    if (!before) added.push(name);
+    else if (JSON.stringify(before) !== JSON.stringify(fn)) changed.push(name);
+  }
+  const removed = [...previous.functions.keys()].filter((name) => !next.functions.has(name));
+  return { added, removed, changed };
+}

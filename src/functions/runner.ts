@@ -1,9 +1,9 @@
 import type { ChildProcess } from 'node:child_process';
 import spawn from 'cross-spawn';
-import { AlyxError, ExecutionError, OutputTooLargeError, TimeoutError } from '../errors';
+import { AlyxError, ExecutionError, MemoryLimitExceededError, OutputTooLargeError, TimeoutError } from '../errors';
 import type { Logger } from '../logger';
 import { parseStdout, type FunctionResponse } from './protocol';
-import { groupMembers, killGroup } from './process-group';
+import { groupMembers, groupResidentBytes, killGroup, signalGroup } from './process-group';
 
 /** One process to run under the protocol, with its limits. */
 export interface RunSpec {
@@ -15,6 +15,8 @@ export interface RunSpec {
   readonly payload: string;
   readonly timeoutMs: number;
   readonly maxOutputBytes: number;
+  /** Cap on the resident memory of the whole process tree; 0 = none. */
+  readonly memoryLimitBytes?: number;
   /** Aborting ends the process tree; an AlyxError given as the reason becomes the result. */
   readonly signal?: AbortSignal;
   /** A child logger that already carries the function name and request id. */
@@ -26,7 +28,20 @@ export type RunResult =
   | { readonly ok: false; readonly error: AlyxError; readonly stderrTail: string };
 
 const STDERR_TAIL_BYTES = 4096;
+
+/** Process groups of the invocations running now, so an abrupt exit of alyx can still end them. */
+const runningGroups = new Set<number>();
+
+/** SIGKILLs every running function's process group, synchronously: for alyx's own last moments. */
+export function killAllRunningGroups(): number {
+  for (const pgid of runningGroups) signalGroup(pgid, 'SIGKILL');
+  return runningGroups.size;
+}
+process.on('exit', killAllRunningGroups);
+
 const STDERR_MAX_LINE = 64 * 1024;
+/** How often a capped invocation's tree memory is sampled. */
+const MEMORY_SAMPLE_MS = 50;
 /** How long stdout may stay open after the main process exited (a daemonised grandchild holding it). */
 const DRAIN_AFTER_EXIT_MS = 2000;
 
@@ -60,6 +75,7 @@ export function runProcess(spec: RunSpec): Promise<RunResult> {
       return;
     }
 
+    if (child.pid !== undefined) runningGroups.add(child.pid);
     const endTree = (): void => {
       if (child.pid !== undefined) kills.push(killGroup(child.pid));
     };
@@ -76,14 +92,24 @@ export function runProcess(spec: RunSpec): Promise<RunResult> {
     const settle = async (): Promise<void> => {
       if (settled || !exit || !stdoutDone) return;
       settled = true;
-      timers.forEach(clearTimeout);
+      timers.forEach(clearInterval);
       spec.signal?.removeEventListener('abort', onAbort);
       stderr.flush();
       await Promise.all(kills);
+      if (child.pid !== undefined) runningGroups.delete(child.pid);
       resolve(buildResult(Buffer.concat(chunks, outputBytes).toString('utf8'), exit, failure, stderr.tail, spec.logger));
     };
 
     timers.push(setTimeout(() => fail(new TimeoutError(spec.timeoutMs)), spec.timeoutMs));
+    const memoryLimit = spec.memoryLimitBytes ?? 0;
+    if (memoryLimit > 0 && child.pid !== undefined) {
+      const pgid = child.pid;
+      const sampler = setInterval(() => {
+        const used = groupResidentBytes(pgid);
+        if (used > memoryLimit) fail(new MemoryLimitExceededError(memoryLimit, used));
+      }, MEMORY_SAMPLE_MS);
+      timers.push(sampler);
+    }
     if (spec.signal?.aborted) onAbort();
     else spec.signal?.addEventListener('abort', onAbort, { once: true });
 

@@ -1,0 +1,125 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { ALYX_BIN, cleanEnv, REPO_ROOT } from './cli';
+import { waitFor } from './processes';
+
+export interface RunningServer {
+  readonly url: string;
+  readonly child: ChildProcess;
+  /** Every JSON log line so far. */
+  logs(): Array<Record<string, unknown>>;
+  stderr(): string;
+  /** Waits for a log line matching `predicate`; throws after `timeoutMs`. */
+  waitForLog(predicate: (line: Record<string, unknown>) => boolean, timeoutMs?: number): Promise<Record<string, unknown>>;
+  /** Sends `signal` and waits for the exit (SIGKILL after `timeoutMs`). */
+  stop(signal?: NodeJS.Signals, timeoutMs?: number): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  exited(): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+const started = new Set<ChildProcess>();
+
+/** Ends every server a test started and did not stop: call it in afterEach. */
+export async function stopAllServers(): Promise<void> {
+  await Promise.all(
+    [...started].map(
+      (child) =>
+        new Promise<void>((resolve) => {
+          if (child.exitCode !== null || child.signalCode !== null) return resolve();
+          child.once('exit', () => resolve());
+          child.kill('SIGKILL');
+        }),
+    ),
+  );
+  started.clear();
+}
+
+export interface StartOptions {
+  env?: NodeJS.ProcessEnv;
+  timeoutMs?: number;
+}
+
+/**
+ * Starts `alyx <args>` on 127.0.0.1 with an ephemeral port and JSON logs, and resolves once
+ * it listens. Rejects with its stderr if it exits first.
+ */
+export function startServer(args: string[], options: StartOptions = {}): Promise<RunningServer> {
+  const child = spawn(process.execPath, [ALYX_BIN, ...args, '--port', '0', '--host', '127.0.0.1', '--log-format', 'json'], {
+    cwd: REPO_ROOT,
+    env: options.env ?? cleanEnv(),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  started.add(child);
+  const lines: Array<Record<string, unknown>> = [];
+  let stderr = '';
+  let pending = '';
+  child.stdout?.on('data', (chunk: Buffer) => {
+    pending += chunk.toString('utf8');
+    const complete = pending.split('\n');
+    pending = complete.pop() ?? '';
+    for (const line of complete) {
+      if (line.trim() === '') continue;
+      try {
+        lines.push(JSON.parse(line) as Record<string, unknown>);
+      } catch {
+        lines.push({ msg: line, unparsed: true });
+      }
+    }
+  });
+  child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
+  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once('exit', (code, signal) => resolve({ code, signal })),
+  );
+
+  const server = (url: string): RunningServer => ({
+    url,
+    child,
+    logs: () => lines,
+    stderr: () => stderr,
+    exited: () => exit,
+    async waitForLog(predicate, timeoutMs = 10_000) {
+      if (!(await waitFor(() => lines.some(predicate), timeoutMs))) {
+        throw new Error(`no such log line within ${timeoutMs} ms; logs:\n${lines.map((l) => JSON.stringify(l)).join('\n')}\n${stderr}`);
+      }
+      return lines.find(predicate) as Record<string, unknown>;
+    },
+    async stop(signal = 'SIGTERM', timeoutMs = 15_000) {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+      const result = await exit;
+      clearTimeout(timer);
+      return result;
+    },
+  });
+
+  return new Promise((resolve, reject) => {
+    const deadline = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`alyx did not start listening within ${options.timeoutMs ?? 15_000} ms:\n${stderr}`));
+    }, options.timeoutMs ?? 15_000);
+    const poll = setInterval(() => {
+      const listening = lines.find((line) => typeof line.url === 'string' && String(line.msg).includes('listening'));
+      if (listening) {
+        clearInterval(poll);
+        clearTimeout(deadline);
+        resolve(server(listening.url as string));
+      }
+    }, 10);
+    void exit.then(({ code }) => {
+      clearInterval(poll);
+      clearTimeout(deadline);
+      reject(new Error(`alyx exited with ${code} before listening:\n${stderr}\n${lines.map((l) => JSON.stringify(l)).join('\n')}`));
+    });
+  });
+}
+
+/** fetch with a deadline, for tests. */
+export async function request(url: string, init: RequestInit & { timeoutMs?: number } = {}): Promise<{ status: number; headers: Headers; body: any }> { // eslint-disable-line @typescript-eslint/no-explicit-any
+  const response = await fetch(url, { ...init, signal: init.signal ?? AbortSignal.timeout(init.timeoutMs ?? 20_000) });
+  const text = await response.text();
+  let body: unknown = text;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    // not JSON: keep the text
+  }
+  return { status: response.status, headers: response.headers, body };
+}

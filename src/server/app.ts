@@ -1,0 +1,79 @@
+import fs from 'node:fs';
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import https from 'node:https';
+import { AlyxError, InternalError, MethodNotAllowedError, PayloadTooLargeError, ServerStartError } from '../errors';
+import { answerPreflight, applyCors } from './cors';
+import { requestIdFor } from './request-id';
+import { sendError } from './respond';
+import { route, type ServerContext } from './routes';
+
+/** The node:http (or https) server with alyx's handler and the configured timeouts. */
+export function createHttpServer(context: ServerContext): http.Server {
+  const { server: options } = context.config;
+  const handler = (req: IncomingMessage, res: ServerResponse): void => {
+    void handleRequest(context, req, res);
+  };
+  const server = options.tls.enabled ? https.createServer(readTls(options.tls), handler) : http.createServer(handler);
+  server.requestTimeout = options.readTimeoutMs;
+  server.headersTimeout = Math.min(options.readTimeoutMs, 60_000);
+  server.keepAliveTimeout = options.idleTimeoutMs;
+  // How often node checks requestTimeout and headersTimeout (default 30 s is too coarse).
+  (server as http.Server & { connectionsCheckingInterval?: number }).connectionsCheckingInterval = Math.min(1000, options.readTimeoutMs);
+  return server;
+}
+
+function readTls(tls: { certFile: string; keyFile: string }): { cert: Buffer; key: Buffer } {
+  const read = (file: string, key: string): Buffer => {
+    try {
+      return fs.readFileSync(file);
+    } catch (error) {
+      throw new ServerStartError(`server.tls.${key} ${file} cannot be read (${(error as NodeJS.ErrnoException).code}): fix the path or disable server.tls.`);
+    }
+  };
+  return { cert: read(tls.certFile, 'cert_file'), key: read(tls.keyFile, 'key_file') };
+}
+
+async function handleRequest(context: ServerContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const requestId = requestIdFor(req);
+  res.setHeader('X-Request-Id', requestId);
+  try {
+    applyCors(req, res, context.config.server.cors);
+    if (req.method === 'OPTIONS') {
+      answerPreflight(req, res, context.config.server.cors);
+      return;
+    }
+    // Routed on the raw path: no dot-segment normalisation, so /api/functions/x/../y is not y.
+    const target = req.url ?? '/';
+    const queryAt = target.indexOf('?');
+    const pathname = queryAt === -1 ? target : target.slice(0, queryAt);
+    const query = new URLSearchParams(queryAt === -1 ? '' : target.slice(queryAt + 1));
+    const { handler, param } = route(req.method ?? 'GET', pathname);
+    await handler(context, { req, res, pathname, query, requestId }, param);
+  } catch (error) {
+    sendFailure(context, res, requestId, error);
+  } finally {
+    boundWrite(res, context.config.server.writeTimeoutMs);
+  }
+}
+
+function sendFailure(context: ServerContext, res: ServerResponse, requestId: string, error: unknown): void {
+  if (!(error instanceof AlyxError)) {
+    context.logger.error({ err: error, request_id: requestId }, 'unexpected error while handling a request');
+    sendError(res, requestId, new InternalError());
+    return;
+  }
+  const headers: Record<string, string | number> = {};
+  if (error instanceof MethodNotAllowedError) headers.Allow = error.allowed.join(', ');
+  // The rest of an oversized body is not read: close the connection after answering.
+  if (error instanceof PayloadTooLargeError) headers.Connection = 'close';
+  sendError(res, requestId, error, headers);
+}
+
+/** server.write_timeout: a client that does not read its answer in time loses the connection. */
+function boundWrite(res: ServerResponse, writeTimeoutMs: number): void {
+  if (res.writableFinished || res.destroyed) return;
+  const timer = setTimeout(() => res.destroy(), writeTimeoutMs);
+  const clear = (): void => clearTimeout(timer);
+  res.once('finish', clear);
+  res.once('close', clear);
+}

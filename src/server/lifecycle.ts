@@ -1,0 +1,128 @@
+import type { AddressInfo } from 'node:net';
+import type { AlyxConfig } from '../config/resolve';
+import { ServerStartError, ShuttingDownError } from '../errors';
+import { Invoker } from '../functions/invoker';
+import { diffSnapshots, FunctionRegistry, loadSnapshot, type FunctionSnapshot } from '../functions/registry';
+import { killAllRunningGroups } from '../functions/runner';
+import type { Logger } from '../logger';
+import { createHttpServer } from './app';
+import { InflightInvocations } from './inflight';
+import type { ServerContext } from './routes';
+import { reportFunctions } from './startup-report';
+
+export interface RunServerOptions {
+  readonly config: AlyxConfig;
+  readonly logger: Logger;
+  readonly version: string;
+  /** --strict: refuse to start unless every function is ready. */
+  readonly strict?: boolean;
+  readonly env?: NodeJS.ProcessEnv;
+}
+
+/** Time allowed, after the drain, for invocations ended by shutdown to report back. */
+const ABORT_GRACE_MS = 3000;
+
+/**
+ * Starts the server and serves until SIGTERM or SIGINT. Resolves once it has drained and
+ * closed. A second signal exits at once with status 1; SIGHUP re-discovers the functions.
+ */
+export async function runServer(options: RunServerOptions): Promise<void> {
+  const { config, logger } = options;
+  const env = options.env ?? process.env;
+  const registry = new FunctionRegistry(() => loadSnapshot(config, env));
+  const functions = registry.list();
+  const notReady = functions.filter((fn) => fn.plan.status !== 'ready');
+  if (options.strict && notReady.length > 0) {
+    reportFunctions(logger, config, functions, '');
+    throw new ServerStartError(
+      `--strict: ${notReady.length} function(s) not ready: ${notReady.map((fn) => `${fn.def.name} (${fn.plan.status}: ${fn.plan.message})`).join('; ')}`,
+    );
+  }
+
+  let shuttingDown = false;
+  const inflight = new InflightInvocations();
+  const reload = (reason: string): number => {
+    const previous = registry.reload();
+    logChanges(logger, previous, registry.snapshot, reason);
+    return registry.snapshot.functions.size;
+  };
+  const invoker = new Invoker(config, registry, logger, env);
+  const context: ServerContext = {
+    config,
+    registry,
+    invoker,
+    logger,
+    inflight,
+    version: options.version,
+    startedAt: Date.now(),
+    isShuttingDown: () => shuttingDown,
+    reload: () => reload('admin reload'),
+    env,
+  };
+  const server = createHttpServer(context);
+  const url = await listen(server, config);
+  invoker.useBaseUrl(url);
+  logger.info({ url, mode: config.mode }, `alyx ${config.mode === 'development' ? 'dev' : 'serve'} listening on ${url}`);
+  reportFunctions(logger, config, functions, url);
+
+  return new Promise<void>((resolve) => {
+    const shutdown = async (signal: NodeJS.Signals): Promise<void> => {
+      shuttingDown = true;
+      logger.info({ signal, running: inflight.size }, `${signal}: shutting down, ${inflight.size} invocation(s) running`);
+      server.close();
+      server.closeIdleConnections();
+      if (!(await inflight.waitForAll(config.server.shutdownTimeoutMs))) {
+        logger.warn({ running: inflight.size }, `ending ${inflight.size} invocation(s) still running after server.shutdown_timeout`);
+        inflight.abortAll(new ShuttingDownError());
+        await inflight.waitForAll(ABORT_GRACE_MS);
+      }
+      server.closeAllConnections();
+      logger.info('stopped');
+      removeHandlers();
+      resolve();
+    };
+    const onStop = (signal: NodeJS.Signals): void => {
+      if (shuttingDown) {
+        const killed = killAllRunningGroups();
+        process.stderr.write(`alyx: ${signal} again: exiting now${killed ? `, ending ${killed} running invocation(s)` : ''}\n`);
+        process.exit(1);
+      }
+      void shutdown(signal);
+    };
+    const onHangup = (): void => {
+      reload('SIGHUP');
+    };
+    const removeHandlers = (): void => {
+      process.off('SIGTERM', onStop);
+      process.off('SIGINT', onStop);
+      process.off('SIGHUP', onHangup);
+    };
+    process.on('SIGTERM', onStop);
+    process.on('SIGINT', onStop);
+    process.on('SIGHUP', onHangup);
+  });
+}
+
+function listen(server: ReturnType<typeof createHttpServer>, config: AlyxConfig): Promise<string> {
+  const { host, port, tls } = config.server;
+  return new Promise((resolve, reject) => {
+    server.once('error', (error: NodeJS.ErrnoException) => {
+      const hint = error.code === 'EADDRINUSE' ? `port ${port} is in use: choose another with --port or server.port` : error.message;
+      reject(new ServerStartError(`cannot listen on ${host}:${port}: ${hint}`));
+    });
+    server.listen(port, host, () => {
+      const address = server.address() as AddressInfo;
+      const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+      resolve(`${tls.enabled ? 'https' : 'http'}://${shownHost}:${address.port}`);
+    });
+  });
+}
+
+/** Logs what a reload changed: + added, - removed, ~ changed. */
+export function logChanges(logger: Logger, previous: FunctionSnapshot, next: FunctionSnapshot, reason: string): void {
+  const changes = diffSnapshots(previous, next);
+  for (const name of changes.added) logger.info({ function: name, change: 'added', reason }, `+ added ${name}`);
+  for (const name of changes.removed) logger.info({ function: name, change: 'removed', reason }, `- removed ${name}`);
+  for (const name of changes.changed) logger.info({ function: name, change: 'changed', reason }, `~ changed ${name}`);
+  logger.info({ reason, functions: next.functions.size, ...changes }, `functions re-discovered (${reason}): ${next.functions.size}`);
+}

@@ -1,0 +1,39 @@
+import path from 'node:path';
+import type { AlyxConfig } from '../config/resolve';
+import { formatTable } from '../cli/table';
+import type { RegisteredFunction } from '../functions/registry';
+import type { Logger } from '../logger';
+
+/**
+ * Logs each function's status and what will run: one readable table for people (pretty), one
+ * structured line per function for machines (json).
+ */
+export function reportFunctions(logger: Logger, config: AlyxConfig, functions: RegisteredFunction[], baseUrl: string): void {
+  const rows = functions.map(({ def, plan }) => ({
+    name: def.name,
+    runtime: def.runtime ?? '-',
+    status: plan.status,
+    runs: plan.command ? describeRun(plan.exec, plan.file, config.projectDir) : (plan.message ?? ''),
+    url: `${baseUrl}/api/functions/${def.name}`,
+  }));
+  if (config.logging.format === 'json') {
+    for (const row of rows) logger.info({ function: row.name, runtime: row.runtime, status: row.status, runs: row.runs, url: row.url }, 'function');
+    return;
+  }
+  if (rows.length === 0) {
+    logger.warn(`no functions in ${config.functions.path}: add a folder such as functions/hello/index.js`);
+    return;
+  }
+  const ready = rows.filter((row) => row.status === 'ready');
+  const table = formatTable(
+    ['NAME', 'RUNTIME', 'STATUS', 'RUNS', 'URL'],
+    rows.map((row) => (row.status === 'ready' ? [row.name, row.runtime, row.status, row.runs, row.url] : [row.name, row.runtime, row.status, '-', '-'])),
+  );
+  const problems = rows.filter((row) => row.status !== 'ready').map((row) => `  ${row.name}: ${row.runs}`);
+  logger.info([`${ready.length} of ${rows.length} functions ready`, table, ...(problems.length ? ['', ...problems] : [])].join('\n'));
+}
+
+function describeRun(exec: 'interpreter' | 'direct', file: string | null, projectDir: string): string {
+  const shown = file ? path.relative(projectDir, file) : '?';
+  return exec === 'direct' ? `${shown} (executable)` : shown;
+}
