@@ -8,6 +8,11 @@ import { ConcurrencyLimiter } from './limiter';
 import type { FunctionRegistry, FunctionSnapshot, RegisteredFunction } from './registry';
 import { runProcess, type RunResult } from './runner';
 
+export interface InvokerHooks {
+  /** Development: an invocation of a function that runs its build output waits for its build. */
+  readonly waitForBuild?: (name: string) => Promise<void>;
+}
+
 export interface InvokeOptions {
   /** Reused when given (a valid X-Request-Id); otherwise a fresh UUID. */
   readonly requestId?: string;
@@ -47,15 +52,23 @@ export class Invoker {
   readonly #logger: Logger;
   readonly #processEnv: NodeJS.ProcessEnv;
   readonly #limiter: ConcurrencyLimiter;
+  readonly #hooks: InvokerHooks;
   #baseUrl: string;
 
-  constructor(config: AlyxConfig, registry: FunctionRegistry, logger: Logger, processEnv: NodeJS.ProcessEnv = process.env) {
+  constructor(
+    config: AlyxConfig,
+    registry: FunctionRegistry,
+    logger: Logger,
+    processEnv: NodeJS.ProcessEnv = process.env,
+    hooks: InvokerHooks = {},
+  ) {
     this.#config = config;
     this.#registry = registry;
     this.#logger = logger;
     this.#processEnv = processEnv;
     this.#limiter = new ConcurrencyLimiter(config.functions.concurrency, config.functions.queue);
     this.#baseUrl = configuredUrl(config);
+    this.#hooks = hooks;
   }
 
   /** The address the server really listens on (port 0 picks one), for context.alyx_url. */
@@ -76,6 +89,7 @@ export class Invoker {
     const failWith = (error: AlyxError, details?: Record<string, unknown>): InvocationResult =>
       finish({ success: false, logs: [], error: errorBody(error, details), reportedByFunction: false, requestedStatus: null });
 
+    await this.#hooks.waitForBuild?.(name);
     // Taken once: a reload while this runs does not change what it runs.
     const snapshot = this.#registry.snapshot;
     const registered = snapshot.functions.get(name);

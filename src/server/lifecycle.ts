@@ -4,6 +4,7 @@ import { ServerStartError, ShuttingDownError } from '../errors';
 import { Invoker } from '../functions/invoker';
 import { diffSnapshots, FunctionRegistry, loadSnapshot, type FunctionSnapshot } from '../functions/registry';
 import { killAllRunningGroups } from '../functions/runner';
+import { startDevLoop } from '../dev/dev-loop';
 import type { Logger } from '../logger';
 import { createHttpServer } from './app';
 import { InflightInvocations } from './inflight';
@@ -46,7 +47,8 @@ export async function runServer(options: RunServerOptions): Promise<void> {
     logChanges(logger, previous, registry.snapshot, reason);
     return registry.snapshot.functions.size;
   };
-  const invoker = new Invoker(config, registry, logger, env);
+  const devLoop = config.mode === 'development' ? await startDevLoop({ config, registry, logger, reload }) : null;
+  const invoker = new Invoker(config, registry, logger, env, { waitForBuild: devLoop?.waitForBuild });
   const context: ServerContext = {
     config,
     registry,
@@ -71,6 +73,7 @@ export async function runServer(options: RunServerOptions): Promise<void> {
       logger.info({ signal, running: inflight.size }, `${signal}: shutting down, ${inflight.size} invocation(s) running`);
       server.close();
       server.closeIdleConnections();
+      await devLoop?.close();
       if (!(await inflight.waitForAll(config.server.shutdownTimeoutMs))) {
         logger.warn({ running: inflight.size }, `ending ${inflight.size} invocation(s) still running after server.shutdown_timeout`);
         inflight.abortAll(new ShuttingDownError());
@@ -121,6 +124,10 @@ function listen(server: ReturnType<typeof createHttpServer>, config: AlyxConfig)
 /** Logs what a reload changed: + added, - removed, ~ changed. */
 export function logChanges(logger: Logger, previous: FunctionSnapshot, next: FunctionSnapshot, reason: string): void {
   const changes = diffSnapshots(previous, next);
+  if (changes.added.length + changes.removed.length + changes.changed.length === 0) {
+    logger.debug({ reason }, `functions re-discovered (${reason}): no change`);
+    return;
+  }
   for (const name of changes.added) logger.info({ function: name, change: 'added', reason }, `+ added ${name}`);
   for (const name of changes.removed) logger.info({ function: name, change: 'removed', reason }, `- removed ${name}`);
   for (const name of changes.changed) logger.info({ function: name, change: 'changed', reason }, `~ changed ${name}`);

@@ -1,0 +1,115 @@
+import path from 'node:path';
+import { runBuild, type BuildResult } from '../functions/build';
+import type { FunctionDef } from '../functions/types';
+import type { Logger } from '../logger';
+
+interface BuildState {
+  timer: NodeJS.Timeout | null;
+  running: Promise<void> | null;
+  /** A change arrived during the running build: exactly one more build follows it. */
+  again: boolean;
+}
+
+export interface DevBuilderOptions {
+  readonly projectDir: string;
+  readonly logger: Logger;
+  /** Looks up the current definition (a reload may have changed it since the change was seen). */
+  readonly lookup: (name: string) => FunctionDef | undefined;
+  /** Called after every build, so the registry can pick up a new or restored output. */
+  readonly onBuilt: (name: string, result: BuildResult) => void;
+  readonly debounceMs?: number;
+}
+
+/**
+ * Development builds: debounced per function, one at a time per function, and a change
+ * during a build queues exactly one more (never a pile of them).
+ */
+export class DevBuilder {
+  readonly #options: DevBuilderOptions;
+  readonly #states = new Map<string, BuildState>();
+  readonly #abort = new AbortController();
+
+  constructor(options: DevBuilderOptions) {
+    this.#options = options;
+  }
+
+  /** A watched file of `name` changed: build after the debounce. */
+  schedule(name: string): void {
+    const state = this.#state(name);
+    if (state.timer) clearTimeout(state.timer);
+    state.timer = setTimeout(() => {
+      state.timer = null;
+      void this.build(name);
+    }, this.#options.debounceMs ?? 100);
+  }
+
+  /** Builds now, or after the running build if there is one; resolves when the function is idle. */
+  build(name: string): Promise<void> {
+    const state = this.#state(name);
+    if (state.running) {
+      state.again = true;
+      this.#options.logger.debug({ function: name, build: 'queued' }, `${name} changed during its build: one more build follows`);
+      return this.whenIdle(name);
+    }
+    state.running = this.#runLoop(name, state);
+    return state.running;
+  }
+
+  /** Resolves once `name` has no build running, pending or waiting out its debounce. */
+  async whenIdle(name: string): Promise<void> {
+    const state = this.#states.get(name);
+    while (state && (state.running || state.timer)) {
+      if (state.running) await state.running;
+      else await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+  }
+
+  /** Stops pending builds and ends running ones. */
+  close(): void {
+    for (const state of this.#states.values()) {
+      if (state.timer) clearTimeout(state.timer);
+      state.timer = null;
+      state.again = false;
+    }
+    this.#abort.abort();
+  }
+
+  async #runLoop(name: string, state: BuildState): Promise<void> {
+    try {
+      do {
+        state.again = false;
+        await this.#buildOnce(name);
+      } while (state.again && !this.#abort.signal.aborted);
+    } finally {
+      state.running = null;
+    }
+  }
+
+  async #buildOnce(name: string): Promise<void> {
+    const fn = this.#options.lookup(name);
+    if (!fn?.build?.command || this.#abort.signal.aborted) return;
+    const { logger, projectDir } = this.#options;
+    const log = logger.child({ function: name });
+    log.info({ build: 'started' }, `building ${name}: ${[fn.build.command, ...fn.build.args].join(' ')}`);
+    const result = await runBuild(fn, { projectDir, signal: this.#abort.signal });
+    if (result.ok) {
+      log.info({ build: 'succeeded', duration_ms: result.durationMs }, `built ${name} in ${result.durationMs} ms -> ${path.relative(projectDir, fn.build.output)}`);
+    } else {
+      const restored = result.restored ? '; the previous output was put back' : '';
+      log.error(
+        { build: 'failed', duration_ms: result.durationMs, output: result.log },
+        `build of ${name} failed after ${result.durationMs} ms: ${result.problem}${restored}\n${result.log.trimEnd()}`,
+      );
+    }
+    this.#options.onBuilt(name, result);
+  }
+
+  #state(name: string): BuildState {
+    let state = this.#states.get(name);
+    if (!state) {
+      state = { timer: null, running: null, again: false };
+      this.#states.set(name, state);
+    }
+    return state;
+  }
+}

@@ -1,0 +1,69 @@
+import path from 'node:path';
+import type { AlyxConfig } from '../config/resolve';
+import type { FunctionRegistry } from '../functions/registry';
+import type { Logger } from '../logger';
+import { DevBuilder } from './builder';
+import { FunctionWatcher } from './watcher';
+
+export interface DevLoop {
+  /** Resolves once a function whose development entry is its build output has no build under way. */
+  waitForBuild(name: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface DevLoopOptions {
+  readonly config: AlyxConfig;
+  readonly registry: FunctionRegistry;
+  readonly logger: Logger;
+  /** Re-discovers the functions and logs what changed. */
+  readonly reload: (reason: string) => void;
+}
+
+const RELOAD_DEBOUNCE_MS = 100;
+
+/**
+ * SPEC §7: builds at startup what development runs from build output and is missing, then
+ * (unless dev.watch is off) re-discovers and rebuilds as files change.
+ */
+export async function startDevLoop({ config, registry, logger, reload }: DevLoopOptions): Promise<DevLoop> {
+  const builder = new DevBuilder({
+    projectDir: config.projectDir,
+    logger,
+    lookup: (name) => registry.get(name)?.def,
+    onBuilt: () => reload('build'),
+  });
+  for (const { def, plan } of registry.list()) {
+    if (plan.from === 'output' && plan.status === 'not_built' && def.build?.command) void builder.build(def.name);
+  }
+
+  let watcher: FunctionWatcher | null = null;
+  let reloadTimer: NodeJS.Timeout | null = null;
+  if (config.dev.watch) {
+    watcher = new FunctionWatcher({
+      projectDir: config.projectDir,
+      functionsPath: config.functions.path,
+      projectFiles: [path.join(config.projectDir, '.env')],
+      lookup: (name) => registry.get(name)?.def,
+      onStructureChange: () => {
+        if (reloadTimer) clearTimeout(reloadTimer);
+        reloadTimer = setTimeout(() => {
+          reloadTimer = null;
+          reload('file change');
+        }, RELOAD_DEBOUNCE_MS);
+      },
+      onBuildInput: (name) => builder.schedule(name),
+      onError: (error) => logger.warn({ err: error }, 'file watcher error'),
+    });
+    await watcher.start();
+    logger.info({ watching: config.functions.path }, `watching ${path.relative(config.projectDir, config.functions.path) || '.'} for changes`);
+  }
+
+  return {
+    waitForBuild: (name) => (registry.get(name)?.plan.from === 'output' ? builder.whenIdle(name) : Promise.resolve()),
+    async close() {
+      if (reloadTimer) clearTimeout(reloadTimer);
+      builder.close();
+      await watcher?.close();
+    },
+  };
+}
