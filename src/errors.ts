@@ -134,6 +134,13 @@ export class InternalError extends AlyxError {
   }
 }
 
+/** `alyx new` refuses to overwrite an existing function folder. */
+export class FunctionExistsError extends AlyxError {
+  constructor(folder: string) {
+    super('FUNCTION_EXISTS', `${folder} already exists: choose another name, or remove the folder first.`);
+  }
+}
+
 /** The server could not start (port in use, unreadable TLS files). */
 export class ServerStartError extends AlyxError {
   constructor(message: string) {

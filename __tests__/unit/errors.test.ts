@@ -22,6 +22,7 @@ const instances: errors.AlyxError[] = [
   new errors.ClientClosedError(),
   new errors.InternalError(),
   new errors.ServerStartError('x'),
+  new errors.FunctionExistsError('functions/x'),
 ];
 
 describe('the error catalogue', () => {

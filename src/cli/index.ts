@@ -1,5 +1,6 @@
 import { Command, CommanderError, Option } from 'commander';
 import { AlyxError, ConfigError, UsageError } from '../errors';
+import { TEMPLATE_RUNTIMES } from './templates';
 import { version } from './version';
 
 const EXIT_FAILURE = 1;
@@ -83,6 +84,17 @@ function buildProgram(): Command {
   ).action(async (names: string[], _options, command: Command) => {
     const { buildCommand } = await import('./commands/build');
     await buildCommand(names, command.optsWithGlobals());
+  });
+
+  projectOptions(
+    program
+      .command('new')
+      .description('scaffold a working function')
+      .argument('<name>', 'function name (the folder under functions/)')
+      .addOption(new Option('--runtime <runtime>', 'language of the function').choices([...TEMPLATE_RUNTIMES]).makeOptionMandatory()),
+  ).action(async (name: string, _options, command: Command) => {
+    const { newCommand } = await import('./commands/new');
+    await newCommand(name, command.optsWithGlobals());
   });
 
   return program;

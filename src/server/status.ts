@@ -19,7 +19,7 @@ export const STATUS_BY_CODE: Readonly<Record<string, number>> = {
 };
 
 /** Codes that never reach an HTTP client: they end a CLI command instead. */
-export const CLI_ONLY_CODES: readonly string[] = ['CONFIG_ERROR', 'USAGE_ERROR', 'SERVER_START_ERROR'];
+export const CLI_ONLY_CODES: readonly string[] = ['CONFIG_ERROR', 'USAGE_ERROR', 'SERVER_START_ERROR', 'FUNCTION_EXISTS'];
 
 /**
  * The HTTP status of a failure. A failure the function reported itself is 500 unless it asked
