@@ -66,10 +66,14 @@ export class OutputTooLargeError extends AlyxError {
 }
 
 export class MemoryLimitExceededError extends AlyxError {
-  constructor(limitBytes: number, usedBytes: number) {
+  /** `usedBytes` is the peak resident memory seen; `heap` when the interpreter's own heap limit stopped it first. */
+  constructor(limitBytes: number, usedBytes: number, heap = false) {
+    const cap = `${Math.round(limitBytes / 1048576)} MB`;
     super(
       'MEMORY_LIMIT_EXCEEDED',
-      `The function used ${Math.round(usedBytes / 1048576)} MB, over its memory cap of ${Math.round(limitBytes / 1048576)} MB.`,
+      heap
+        ? `The function's heap reached its memory cap of ${cap} and it was ended: raise memory in its manifest or use less.`
+        : `The function used ${Math.round(usedBytes / 1048576)} MB, over its memory cap of ${cap}: raise memory in its manifest or use less.`,
       { limit_bytes: limitBytes, used_bytes: usedBytes },
     );
   }

@@ -1,24 +1,26 @@
-import fs from 'node:fs';
 import { parseDocument } from 'yaml';
+import { readSettingsFile } from './settings-file';
 
 /** Why a YAML file could not be read as a mapping; null when it could. */
 export type YamlFileResult = { ok: true; data: Record<string, unknown> } | { ok: false; problem: string };
 
 /** Reads a YAML file that must hold a mapping (an empty file is an empty mapping). */
 export function readYamlMapping(file: string): YamlFileResult {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch (error) {
-    return { ok: false, problem: `cannot be read (${(error as NodeJS.ErrnoException).code ?? String(error)})` };
-  }
-  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
+  const read = readSettingsFile(file);
+  if (!read.ok) return read;
+  const doc = parseDocument(read.text, { prettyErrors: true, uniqueKeys: true });
   if (doc.errors.length > 0) {
     const first = doc.errors[0];
     const where = first.linePos ? `line ${first.linePos[0].line}, column ${first.linePos[0].col}: ` : '';
     return { ok: false, problem: `is not valid YAML (${where}${first.message.split('\n')[0]})` };
   }
-  const data: unknown = doc.toJS({ maxAliasCount: 100 });
+  let data: unknown;
+  try {
+    data = doc.toJS({ maxAliasCount: 100 });
+  } catch (error) {
+    // An alias bomb ("billion laughs") is refused here rather than expanded.
+    return { ok: false, problem: `is not valid YAML (${(error as Error).message})` };
+  }
   if (data === null || data === undefined) return { ok: true, data: {} };
   if (typeof data !== 'object' || Array.isArray(data)) {
     return { ok: false, problem: 'must be a mapping of keys (such as "server:" and "functions:") at the top level' };

@@ -20,8 +20,9 @@ export interface FunctionEnvInput {
 const isAlyxVariable = (key: string): boolean => key.startsWith('ALYX_');
 
 /**
- * SPEC §5: the environment of a function's process, later layers winning. ALYX_* variables of
- * alyx and of .env never reach a function; alyx then sets its own ALYX_MODE and ALYX_FUNCTION.
+ * SPEC §5: the environment of a function's process, later layers winning. ALYX_* variables never
+ * reach a function, whichever layer names them (alyx's settings and its admin token live there);
+ * alyx then sets its own ALYX_MODE and ALYX_FUNCTION.
  */
 export function buildFunctionEnv(input: FunctionEnvInput): Record<string, string> {
   const env: Record<string, string> = {};
@@ -30,8 +31,9 @@ export function buildFunctionEnv(input: FunctionEnvInput): Record<string, string
     const value = input.processEnv[key];
     if (value !== undefined && !isAlyxVariable(key)) env[key] = value;
   }
-  for (const [key, value] of Object.entries(input.dotenv)) if (!isAlyxVariable(key)) env[key] = value;
-  Object.assign(env, input.configEnv, input.manifestEnv);
+  for (const layer of [input.dotenv, input.configEnv, input.manifestEnv]) {
+    for (const [key, value] of Object.entries(layer)) if (!isAlyxVariable(key)) env[key] = value;
+  }
   env.ALYX_MODE = input.mode;
   env.ALYX_FUNCTION = input.functionName;
   if (input.mode === 'production' && env.NODE_ENV === undefined) env.NODE_ENV = 'production';

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { parseEnv } from 'node:util';
 import { pathToFileURL } from 'node:url';
 import type { AlyxConfig } from '../config/resolve';
+import { readSettingsFile } from '../config/settings-file';
 import { discoverFunctions } from './discovery';
 import { planExecution, type ExecutionPlan } from './entrypoint';
 import { ExecutableFinder, isExecutableFile } from './executables';
@@ -54,8 +55,10 @@ export function loadSnapshot(config: AlyxConfig, env: NodeJS.ProcessEnv = proces
 }
 
 function readDotenv(projectDir: string): Record<string, string> {
+  const read = readSettingsFile(path.join(projectDir, '.env'));
+  if (!read.ok) return {};
   try {
-    const parsed = parseEnv(fs.readFileSync(path.join(projectDir, '.env'), 'utf8'));
+    const parsed = parseEnv(read.text);
     return Object.fromEntries(Object.entries(parsed).filter((entry): entry is [string, string] => entry[1] !== undefined));
   } catch {
     return {};

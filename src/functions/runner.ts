@@ -2,6 +2,7 @@ import type { ChildProcess } from 'node:child_process';
 import spawn from 'cross-spawn';
 import { AlyxError, ExecutionError, MemoryLimitExceededError, OutputTooLargeError, TimeoutError } from '../errors';
 import type { Logger } from '../logger';
+import { heapWasExhausted, withHeapCap } from './heap-cap';
 import { parseStdout, type FunctionResponse } from './protocol';
 import { groupMembers, groupResidentBytes, killGroup, signalGroup } from './process-group';
 
@@ -61,12 +62,19 @@ export function runProcess(spec: RunSpec): Promise<RunResult> {
     const kills: Promise<void>[] = [];
     const timers: NodeJS.Timeout[] = [];
     const stderr = new StderrLog(spec.logger);
+    const memoryLimit = spec.memoryLimitBytes ?? 0;
+    let peakMemory = 0;
 
+    if (spec.signal?.aborted) {
+      // Cancelled while it waited (client gone, shutdown): nothing is spawned.
+      resolve({ ok: false, error: abortError(spec.signal), stderrTail: '' });
+      return;
+    }
     let child: ChildProcess;
     try {
       child = spawn(spec.command, [...spec.args], {
         cwd: spec.cwd,
-        env: spec.env,
+        env: withHeapCap(spec.env, memoryLimit),
         stdio: ['pipe', 'pipe', 'pipe'],
         detached: true,
       });
@@ -84,10 +92,7 @@ export function runProcess(spec: RunSpec): Promise<RunResult> {
       failure = error;
       endTree();
     };
-    const onAbort = (): void => {
-      const reason: unknown = spec.signal?.reason;
-      fail(reason instanceof AlyxError ? reason : new ExecutionError('The invocation was cancelled.'));
-    };
+    const onAbort = (): void => fail(abortError(spec.signal as AbortSignal));
 
     const settle = async (): Promise<void> => {
       if (settled || !exit || !stdoutDone) return;
@@ -97,15 +102,17 @@ export function runProcess(spec: RunSpec): Promise<RunResult> {
       stderr.flush();
       await Promise.all(kills);
       if (child.pid !== undefined) runningGroups.delete(child.pid);
-      resolve(buildResult(Buffer.concat(chunks, outputBytes).toString('utf8'), exit, failure, stderr.tail, spec.logger));
+      // Without a response, a node function stopped by its heap limit (see heap-cap) hit the memory cap.
+      const heapFailure = memoryLimit > 0 && heapWasExhausted(stderr.tail) ? new MemoryLimitExceededError(memoryLimit, peakMemory, true) : null;
+      resolve(buildResult(Buffer.concat(chunks, outputBytes).toString('utf8'), exit, failure, heapFailure, stderr.tail, spec.logger));
     };
 
     timers.push(setTimeout(() => fail(new TimeoutError(spec.timeoutMs)), spec.timeoutMs));
-    const memoryLimit = spec.memoryLimitBytes ?? 0;
     if (memoryLimit > 0 && child.pid !== undefined) {
       const pgid = child.pid;
       const sampler = setInterval(() => {
         const used = groupResidentBytes(pgid);
+        peakMemory = Math.max(peakMemory, used);
         if (used > memoryLimit) fail(new MemoryLimitExceededError(memoryLimit, used));
       }, MEMORY_SAMPLE_MS);
       timers.push(sampler);
@@ -168,6 +175,7 @@ function buildResult(
   stdout: string,
   exit: { code: number | null; signal: NodeJS.Signals | null },
   failure: AlyxError | null,
+  heapFailure: AlyxError | null,
   stderrTail: string,
   logger: Logger,
 ): RunResult {
@@ -175,6 +183,7 @@ function buildResult(
   const parsed = parseStdout(stdout);
   for (const line of parsed.otherLines) logger.info({ stream: 'stdout' }, line);
   if (parsed.response) return { ok: true, response: parsed.response, stderrTail };
+  if (heapFailure) return { ok: false, error: heapFailure, stderrTail };
 
   const how = exit.signal
     ? `was ended by signal ${exit.signal}`
@@ -187,6 +196,12 @@ function buildResult(
     error: new ExecutionError(`The function ${how} ${what}.`, { exit_code: exit.code, signal: exit.signal }),
     stderrTail,
   };
+}
+
+/** An AlyxError given as the abort reason is the result; anything else is a plain cancellation. */
+function abortError(signal: AbortSignal): AlyxError {
+  const reason: unknown = signal.reason;
+  return reason instanceof AlyxError ? reason : new ExecutionError('The invocation was cancelled.');
 }
 
 function startError(command: string, error: unknown): AlyxError {

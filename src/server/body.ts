@@ -1,9 +1,10 @@
 import type { IncomingMessage } from 'node:http';
-import { InvalidInputError, InvalidJsonError, PayloadTooLargeError } from '../errors';
+import { ClientClosedError, InvalidInputError, InvalidJsonError, PayloadTooLargeError } from '../errors';
 
 /**
  * Reads the request body, never holding more than `maxBytes`: a declared or streamed size
- * over the limit rejects with PAYLOAD_TOO_LARGE at once.
+ * over the limit rejects with PAYLOAD_TOO_LARGE at once. A client that goes away mid-body
+ * rejects with CLIENT_CLOSED_REQUEST.
  */
 export function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
@@ -26,7 +27,10 @@ export function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer
     };
     req.on('data', onData);
     req.once('end', () => resolve(Buffer.concat(chunks, received)));
-    req.once('error', reject);
+    req.once('error', () => reject(new ClientClosedError()));
+    req.once('close', () => {
+      if (!req.complete) reject(new ClientClosedError());
+    });
   });
 }
 

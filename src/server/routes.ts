@@ -85,6 +85,8 @@ async function invokeFunction(context: ServerContext, request: RequestInfo, rawN
     if (!res.writableFinished) controller.abort(new ClientClosedError());
   };
   res.once('close', onClose);
+  // Gone while its body was read: the close event has passed, and nothing should spawn.
+  if (req.socket.destroyed) onClose();
   const result = await context.inflight.track(controller, context.invoker.invoke(name, input, { requestId, signal: controller.signal }));
   res.off('close', onClose);
 

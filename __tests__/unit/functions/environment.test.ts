@@ -74,6 +74,12 @@ describe('buildFunctionEnv (SPEC §5)', () => {
     expect(env.ALYX_FUNCTION).toBe('hello');
   });
 
+  it('drops ALYX_* keys of functions.env and the manifest env too', () => {
+    const env = build({ configEnv: { ALYX_ADMIN_TOKEN: 'from-config', KEPT: 'c' }, manifestEnv: { ALYX_SERVER_PORT: '1', ALSO: 'm' } });
+    expect(Object.keys(env).filter((key) => key.startsWith('ALYX_')).sort()).toEqual(['ALYX_FUNCTION', 'ALYX_MODE']);
+    expect(env).toMatchObject({ KEPT: 'c', ALSO: 'm' });
+  });
+
   it('NODE_ENV=production in production when unset', () => {
     expect(build({ mode: 'production' }).NODE_ENV).toBe('production');
   });
