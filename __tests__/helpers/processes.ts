@@ -26,3 +26,22 @@ export async function readPidFile(file: string, timeoutMs = 5000): Promise<numbe
   if (!appeared) throw new Error(`no pid was written to ${file}`);
   return Number(fs.readFileSync(file, 'utf8').trim());
 }
+
+/**
+ * Pids of live processes whose environment holds every `KEY=value` of `entries`. A test gives
+ * its functions a unique variable, so this finds them wherever they went (other groups, other parents).
+ */
+export function processesWithEnv(...entries: string[]): number[] {
+  const found: number[] = [];
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    let environ: string[];
+    try {
+      environ = fs.readFileSync(`/proc/${entry}/environ`, 'utf8').split('\0');
+    } catch {
+      continue; // gone while we looked, or not ours to read
+    }
+    if (entries.every((wanted) => environ.includes(wanted)) && isAlive(Number(entry))) found.push(Number(entry));
+  }
+  return found;
+}

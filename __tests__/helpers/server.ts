@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import http from 'node:http';
 import { ALYX_BIN, cleanEnv, REPO_ROOT } from './cli';
 import { waitFor } from './processes';
 
@@ -122,4 +123,19 @@ export async function request(url: string, init: RequestInit & { timeoutMs?: num
     // not JSON: keep the text
   }
   return { status: response.status, headers: response.headers, body };
+}
+
+/** An HTTP request sent exactly as given: no URL normalisation, optional chunked body. */
+export function rawRequest(server: RunningServer, method: string, pathname: string, body?: string | string[]): Promise<{ status?: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const url = new URL(server.url);
+    const req = http.request({ host: url.hostname, port: url.port, path: pathname, method }, (res) => {
+      let text = '';
+      res.on('data', (chunk: Buffer) => (text += chunk));
+      res.on('end', () => resolve({ status: res.statusCode, body: text }));
+    });
+    req.on('error', reject);
+    for (const chunk of ([] as string[]).concat(body ?? [])) req.write(chunk);
+    req.end();
+  });
 }

@@ -4,7 +4,7 @@ import { cleanEnv } from '../helpers/cli';
 import { serverFunctions } from '../helpers/fixtures';
 import { isAlive, readPidFile, waitFor } from '../helpers/processes';
 import { makeProject, removeProject } from '../helpers/project';
-import { request, startServer, stopAllServers, type RunningServer } from '../helpers/server';
+import { rawRequest, request, startServer, stopAllServers, type RunningServer } from '../helpers/server';
 
 const CONFIG = 'server:\n  max_body_size: 1kb\n  read_timeout: 1s\nfunctions:\n  max_output: 64kb\n';
 
@@ -19,21 +19,6 @@ const serve = (args: string[], env: NodeJS.ProcessEnv = {}): Promise<RunningServ
 
 const post = (server: RunningServer, name: string, body: string, headers: Record<string, string> = {}) =>
   request(`${server.url}/api/functions/${name}`, { method: 'POST', body, headers: { 'Content-Type': 'application/json', ...headers } });
-
-/** An HTTP request sent exactly as given: no URL normalisation, optional chunked body. */
-function rawRequest(server: RunningServer, method: string, pathname: string, body?: string | string[]): Promise<{ status?: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const url = new URL(server.url);
-    const req = http.request({ host: url.hostname, port: url.port, path: pathname, method }, (res) => {
-      let text = '';
-      res.on('data', (chunk: Buffer) => (text += chunk));
-      res.on('end', () => resolve({ status: res.statusCode, body: text }));
-    });
-    req.on('error', reject);
-    for (const chunk of ([] as string[]).concat(body ?? [])) req.write(chunk);
-    req.end();
-  });
-}
 
 describe('the SPEC §6 status table, over real HTTP (production)', () => {
   let server: RunningServer;

@@ -101,7 +101,8 @@ export class Invoker {
 
     let release: () => void;
     try {
-      release = await this.#limiter.acquire(name, def.concurrency, options.signal);
+      const onWait = (): void => this.#logger.debug({ function: name, request_id: requestId, waiting: this.#limiter.waiting }, 'waiting for a free slot');
+      release = await this.#limiter.acquire(name, def.concurrency, options.signal, onWait);
     } catch (error) {
       return failWith(error as AlyxError);
     }

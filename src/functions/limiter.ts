@@ -31,8 +31,8 @@ export class ConcurrencyLimiter {
     return this.#waiting.length;
   }
 
-  /** Resolves with a release function once the invocation may run. */
-  acquire(name: string, functionLimit: number | null, signal?: AbortSignal): Promise<() => void> {
+  /** Resolves with a release function once the invocation may run; `onWait` is called when it has to queue. */
+  acquire(name: string, functionLimit: number | null, signal?: AbortSignal, onWait?: () => void): Promise<() => void> {
     if (signal?.aborted) return Promise.reject(abortReason(signal));
     // Waiters that could run are started at every release, so while a slot is free every
     // waiter is held by its own function's limit and does not stand in this one's way.
@@ -54,6 +54,7 @@ export class ConcurrencyLimiter {
       };
       signal?.addEventListener('abort', onAbort, { once: true });
       this.#waiting.push(waiter);
+      onWait?.();
     });
   }
 
