@@ -55,6 +55,16 @@ const functions: FixtureTree = {
     const child = require('node:child_process').spawn('sleep', ['300'], { stdio: 'ignore' });
     child.unref();
     ${respond('{ success: true, output: { child: child.pid } }')}`),
+  // node's detached is setsid: the child leaves the function's process group and session.
+  'functions/forks-detached/index.js': nodeFunction(`
+    const { spawn } = require('node:child_process');
+    const child = spawn('sh', ['-c', 'sleep 300 & sleep 300'], { stdio: 'ignore', detached: true });
+    child.unref();
+    ${respond('{ success: true, output: { child: child.pid } }')}`),
+  // Leaves with its own process group and never exits: the timeout must reach it too.
+  'functions/hang-detached/index.js': nodeFunction(`
+    require('node:child_process').spawn('sleep', ['300'], { stdio: 'ignore', detached: true });
+    setInterval(() => {}, 1000);`),
   'functions/hog-buffer/index.js': nodeFunction(HOG),
   'functions/hog-buffer/manifest.yaml': 'memory: 64mb\ntimeout: 10s\n',
   'functions/hog-heap/index.js': nodeFunction('const hold = []; for (;;) hold.push({ n: hold.length, s: "y".repeat(64) + hold.length });'),
@@ -144,6 +154,7 @@ describe('a faulty function gets the exact envelope, and none of its processes s
     ['crash-signal', 502, { code: 'EXECUTION_ERROR', message: 'The function was ended by signal SIGKILL without writing a response.', details: { exit_code: null, signal: 'SIGKILL' } }],
     ['hang-busy', 504, { code: 'TIMEOUT', message: 'The function did not answer within 1000 ms and was ended.', details: { timeout_ms: 1000 } }],
     ['hang-stubborn', 504, { code: 'TIMEOUT', message: 'The function did not answer within 1000 ms and was ended.', details: { timeout_ms: 1000 } }],
+    ['hang-detached', 504, { code: 'TIMEOUT', message: 'The function did not answer within 1000 ms and was ended.', details: { timeout_ms: 1000 } }],
     ['garbage', 502, { code: 'EXECUTION_ERROR', message: 'The function exited with code 0 without writing a JSON object on stdout.', details: { exit_code: 0, signal: null } }],
     ['huge', 502, { code: 'OUTPUT_TOO_LARGE', message: 'The function wrote more than 262144 bytes to stdout (functions.max_output).' }],
     ['endless', 502, { code: 'OUTPUT_TOO_LARGE', message: 'The function wrote more than 262144 bytes to stdout (functions.max_output).' }],
@@ -206,6 +217,20 @@ describe('a faulty function gets the exact envelope, and none of its processes s
     });
     await server.waitForLog((line) => line.request_id === 'forks-1' && line.processes === 1);
     await expectNoSurvivors('forks');
+  });
+
+  it('a child that left the process group and session (detached) is found and ended with its own children', async () => {
+    const response = await invoke('forks-detached', {}, { 'X-Request-Id': 'forks-2' });
+    expect({ status: response.status, body: response.body }).toEqual({
+      status: 200,
+      body: { request_id: 'forks-2', success: true, output: { child: expect.any(Number) }, logs: [], duration_ms: expect.any(Number) },
+    });
+    expect(await server.waitForLog((line) => line.request_id === 'forks-2' && line.escaped_groups !== undefined)).toMatchObject({
+      processes: 0,
+      escaped_groups: 1,
+      msg: 'ended 1 process group(s) that had left its group',
+    });
+    await expectNoSurvivors('forks-detached');
   });
 });
 

@@ -31,32 +31,49 @@ export function groupResidentBytes(pgid: number): number {
   return (scanGroup(pgid) ?? []).reduce((total, member) => total + member.residentPages, 0) * pageSize();
 }
 
-interface GroupMember {
-  pid: number;
-  residentPages: number;
+/** One live process as /proc/<pid>/stat shows it. */
+export interface ProcessInfo {
+  readonly pid: number;
+  readonly pgid: number;
+  readonly sid: number;
+  /** Clock ticks after boot; a descendant never starts before its ancestor. */
+  readonly startTicks: number;
+  readonly residentPages: number;
 }
 
-/** The group's live members from /proc/<pid>/stat; null where there is no /proc. */
-function scanGroup(pgid: number): GroupMember[] | null {
+/** The group's live members; null where there is no /proc. */
+function scanGroup(pgid: number): ProcessInfo[] | null {
+  return scanProcesses()?.filter((info) => info.pgid === pgid) ?? null;
+}
+
+/** Every live (not zombie) process from /proc/<pid>/stat; null where there is no /proc. */
+export function scanProcesses(): ProcessInfo[] | null {
   let entries: string[];
   try {
     entries = fs.readdirSync('/proc');
   } catch {
     return null;
   }
-  const members: GroupMember[] = [];
+  const processes: ProcessInfo[] = [];
   for (const entry of entries) {
     if (entry.charCodeAt(0) < 48 || entry.charCodeAt(0) > 57) continue;
-    try {
-      const stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
-      // Fields from the 3rd (state) on; the command name before them may hold spaces and parentheses.
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (Number(fields[2]) === pgid && fields[0] !== 'Z') members.push({ pid: Number(entry), residentPages: Number(fields[21]) });
-    } catch {
-      // the process ended while we looked
-    }
+    const info = readProcess(Number(entry));
+    if (info) processes.push(info);
   }
-  return members;
+  return processes;
+}
+
+/** One process's stat; null when it is gone or a zombie. */
+export function readProcess(pid: number): ProcessInfo | null {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields from the 3rd (state) on; the command name before them may hold spaces and parentheses.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    if (fields[0] === 'Z') return null;
+    return { pid, pgid: Number(fields[2]), sid: Number(fields[3]), startTicks: Number(fields[19]), residentPages: Number(fields[21]) };
+  } catch {
+    return null; // the process ended while we looked
+  }
 }
 
 let cachedPageSize: number | undefined;

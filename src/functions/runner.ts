@@ -2,9 +2,10 @@ import type { ChildProcess } from 'node:child_process';
 import spawn from 'cross-spawn';
 import { AlyxError, ExecutionError, MemoryLimitExceededError, OutputTooLargeError, TimeoutError } from '../errors';
 import type { Logger } from '../logger';
+import { escapedGroups, INVOCATION_VARIABLE, newInvocationTag, type GroupLeader } from './escapees';
 import { heapWasExhausted, withHeapCap } from './heap-cap';
 import { parseStdout, type FunctionResponse } from './protocol';
-import { groupMembers, groupResidentBytes, killGroup, signalGroup } from './process-group';
+import { groupMembers, groupResidentBytes, killGroup, readProcess, signalGroup } from './process-group';
 
 /** One process to run under the protocol, with its limits. */
 export interface RunSpec {
@@ -70,11 +71,12 @@ export function runProcess(spec: RunSpec): Promise<RunResult> {
       resolve({ ok: false, error: abortError(spec.signal), stderrTail: '' });
       return;
     }
+    const tag = newInvocationTag();
     let child: ChildProcess;
     try {
       child = spawn(spec.command, [...spec.args], {
         cwd: spec.cwd,
-        env: withHeapCap(spec.env, memoryLimit),
+        env: { ...withHeapCap(spec.env, memoryLimit), [INVOCATION_VARIABLE]: tag },
         stdio: ['pipe', 'pipe', 'pipe'],
         detached: true,
       });
@@ -84,6 +86,7 @@ export function runProcess(spec: RunSpec): Promise<RunResult> {
     }
 
     if (child.pid !== undefined) runningGroups.add(child.pid);
+    const leader: GroupLeader | null = child.pid === undefined ? null : { pid: child.pid, startTicks: readProcess(child.pid)?.startTicks ?? 0 };
     const endTree = (): void => {
       if (child.pid !== undefined) kills.push(killGroup(child.pid));
     };
@@ -152,9 +155,12 @@ export function runProcess(spec: RunSpec): Promise<RunResult> {
       exit = { code, signal };
       const pgid = child.pid as number;
       const left = failure ? 0 : groupMembers(pgid).length;
-      if (left > 0) {
-        spec.logger.warn({ processes: left }, `ended ${left} process(es) the function left behind`);
-        endTree();
+      const escaped = leader ? escapedGroups(leader, tag, runningGroups) : [];
+      if (left > 0) endTree();
+      for (const group of escaped) kills.push(killGroup(group));
+      if (left + escaped.length > 0) {
+        const what = [left > 0 ? `${left} process(es) the function left behind` : '', escaped.length > 0 ? `${escaped.length} process group(s) that had left its group` : ''];
+        spec.logger.warn({ processes: left, escaped_groups: escaped.length }, `ended ${what.filter(Boolean).join(' and ')}`);
       }
       timers.push(
         setTimeout(() => {
