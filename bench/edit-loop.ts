@@ -11,6 +11,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { percentile } from './stats';
 
 const ROUNDS = Number(process.env.ROUNDS ?? 10);
 const ROUND_DEADLINE_MS = 60_000;
@@ -107,10 +108,6 @@ async function measureRound(url: string, dir: string, subject: Subject, version:
     if (got === version) return { ms: performance.now() - saved, calls };
   }
   throw new Error(`${subject.name}: version ${version} never answered within ${ROUND_DEADLINE_MS} ms`);
-}
-
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
 }
 
 async function main(): Promise<void> {

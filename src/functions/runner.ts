@@ -2,10 +2,10 @@ import type { ChildProcess } from 'node:child_process';
 import spawn from 'cross-spawn';
 import { AlyxError, ExecutionError, MemoryLimitExceededError, OutputTooLargeError, TimeoutError } from '../errors';
 import type { Logger } from '../logger';
-import { escapedGroups, INVOCATION_VARIABLE, newInvocationTag, type GroupLeader } from './escapees';
+import { endEscaped, findLeftovers, INVOCATION_VARIABLE, newInvocationTag, type Invocation, type Leftovers } from './leftovers';
 import { heapWasExhausted, withHeapCap } from './heap-cap';
 import { parseStdout, type FunctionResponse } from './protocol';
-import { groupMembers, groupResidentBytes, killGroup, readProcess, signalGroup } from './process-group';
+import { groupResidentBytes, killGroup, readProcess, signalGroup } from './process-group';
 
 /** One process to run under the protocol, with its limits. */
 export interface RunSpec {
@@ -86,7 +86,17 @@ export function runProcess(spec: RunSpec): Promise<RunResult> {
     }
 
     if (child.pid !== undefined) runningGroups.add(child.pid);
-    const leader: GroupLeader | null = child.pid === undefined ? null : { pid: child.pid, startTicks: readProcess(child.pid)?.startTicks ?? 0 };
+    const invocation: Invocation | null = child.pid === undefined ? null : { pid: child.pid, startTicks: readProcess(child.pid)?.startTicks ?? 0, tag };
+    /** Ends what the function left running and logs it; the group's own members are not news while alyx is ending it. */
+    const endLeftovers = (leftovers: Leftovers, groupIsNews: boolean): void => {
+      const inGroup = groupIsNews ? leftovers.inGroup : 0;
+      const escaped = leftovers.escapedGroups.length;
+      if (inGroup > 0) endTree();
+      kills.push(...endEscaped(leftovers));
+      if (inGroup + escaped === 0) return;
+      const what = [inGroup > 0 ? `${inGroup} process(es) the function left behind` : '', escaped > 0 ? `${escaped} process group(s) that had left its group` : ''];
+      spec.logger.warn({ processes: inGroup, escaped_groups: escaped }, `ended ${what.filter(Boolean).join(' and ')}`);
+    };
     const endTree = (): void => {
       if (child.pid !== undefined) kills.push(killGroup(child.pid));
     };
@@ -103,6 +113,12 @@ export function runProcess(spec: RunSpec): Promise<RunResult> {
       timers.forEach(clearInterval);
       spec.signal?.removeEventListener('abort', onAbort);
       stderr.flush();
+      if (kills.length > 0 && invocation) {
+        await Promise.all(kills);
+        // A process may have left the group while it was being ended: look once more.
+        const late = findLeftovers(invocation, runningGroups);
+        if (late.escapedGroups.length > 0) endLeftovers(late, false);
+      }
       await Promise.all(kills);
       if (child.pid !== undefined) runningGroups.delete(child.pid);
       // Without a response, a node function stopped by its heap limit (see heap-cap) hit the memory cap.
@@ -153,15 +169,7 @@ export function runProcess(spec: RunSpec): Promise<RunResult> {
     });
     child.on('exit', (code, signal) => {
       exit = { code, signal };
-      const pgid = child.pid as number;
-      const left = failure ? 0 : groupMembers(pgid).length;
-      const escaped = leader ? escapedGroups(leader, tag, runningGroups) : [];
-      if (left > 0) endTree();
-      for (const group of escaped) kills.push(killGroup(group));
-      if (left + escaped.length > 0) {
-        const what = [left > 0 ? `${left} process(es) the function left behind` : '', escaped.length > 0 ? `${escaped.length} process group(s) that had left its group` : ''];
-        spec.logger.warn({ processes: left, escaped_groups: escaped.length }, `ended ${what.filter(Boolean).join(' and ')}`);
-      }
+      if (invocation) endLeftovers(findLeftovers(invocation, runningGroups), failure === null);
       timers.push(
         setTimeout(() => {
           // Something outside the group still holds stdout: stop waiting for it.

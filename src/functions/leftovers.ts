@@ -1,0 +1,62 @@
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import { killGroup, scanProcesses } from './process-group';
+
+/**
+ * What an invocation leaves running once its main process has exited. Most of it stays in the
+ * process group, but a function can also leave the group (node's `detached`, setsid, a
+ * daemonising double fork), and then a signal to the group no longer reaches it. So every
+ * process of an invocation inherits a tag in its environment, and whatever carries the tag
+ * outside the group is found by it.
+ */
+export const INVOCATION_VARIABLE = 'ALYX_INVOCATION';
+
+/** A fresh tag for one invocation. */
+export function newInvocationTag(): string {
+  return randomBytes(8).toString('hex');
+}
+
+/** The leader of an invocation's process group, when it started, and its tag. */
+export interface Invocation {
+  readonly pid: number;
+  readonly startTicks: number;
+  readonly tag: string;
+}
+
+export interface Leftovers {
+  /** Live processes still in the invocation's group. */
+  readonly inGroup: number;
+  /** Process groups, outside it, holding processes that carry its tag. */
+  readonly escapedGroups: readonly number[];
+}
+
+/**
+ * One pass over /proc. Only processes started after the leader are candidates, and the sessions
+ * of other running invocations are skipped, so the environment of few processes is read.
+ */
+export function findLeftovers(invocation: Invocation, otherSessions: ReadonlySet<number>): Leftovers {
+  const wanted = `${INVOCATION_VARIABLE}=${invocation.tag}`;
+  let inGroup = 0;
+  const escaped = new Set<number>();
+  for (const info of scanProcesses() ?? []) {
+    if (info.pgid === invocation.pid) inGroup++;
+    else if (info.pid === process.pid || info.startTicks < invocation.startTicks) continue;
+    else if (info.sid !== invocation.pid && otherSessions.has(info.sid)) continue;
+    // A group can only be joined inside its own session, and these sessions were made by the function: the group is its.
+    else if (environHas(info.pid, wanted)) escaped.add(info.pgid);
+  }
+  return { inGroup, escapedGroups: [...escaped] };
+}
+
+/** Ends the escaped groups (the caller ends its own group). */
+export function endEscaped(leftovers: Leftovers): Promise<void>[] {
+  return leftovers.escapedGroups.map((pgid) => killGroup(pgid));
+}
+
+function environHas(pid: number, entry: string): boolean {
+  try {
+    return fs.readFileSync(`/proc/${pid}/environ`, 'latin1').split('\0').includes(entry);
+  } catch {
+    return false; // gone, or not ours to read
+  }
+}
