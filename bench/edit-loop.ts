@@ -7,15 +7,15 @@
  *
  * Talks to 127.0.0.1 only; every loop is bounded in count and time.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { startAlyx } from './alyx-process';
 import { percentile } from './stats';
 
 const ROUNDS = Number(process.env.ROUNDS ?? 10);
 const ROUND_DEADLINE_MS = 60_000;
-const ALYX = path.resolve(__dirname, '..', 'bin', 'alyx.js');
 
 interface Subject {
   name: string;
@@ -65,31 +65,6 @@ function write(dir: string, files: Record<string, string>): void {
   }
 }
 
-async function startDev(project: string): Promise<{ url: string; child: ChildProcess }> {
-  const child = spawn(process.execPath, [ALYX, 'dev', '-C', project, '-p', '0', '--host', '127.0.0.1', '--log-format', 'json'], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  let url = '';
-  let watching = false;
-  let buffered = '';
-  child.stdout?.on('data', (chunk: Buffer) => {
-    buffered += chunk.toString('utf8');
-    const lines = buffered.split('\n');
-    buffered = lines.pop() ?? '';
-    for (const line of lines) {
-      const entry = JSON.parse(line) as { url?: string; mode?: string; watching?: string };
-      if (entry.url && entry.mode) url = entry.url; // the "listening" line, not a function's row
-      if (entry.watching) watching = true;
-    }
-  });
-  const deadline = Date.now() + 20_000;
-  while (!(url && watching)) {
-    if (Date.now() > deadline || child.exitCode !== null) throw new Error('alyx dev did not start');
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-  return { url, child };
-}
-
 async function versionOf(url: string, name: string): Promise<number | null> {
   const response = await fetch(`${url}/api/functions/${name}`, { method: 'POST', body: '{}', signal: AbortSignal.timeout(30_000) });
   const body = (await response.json()) as { output?: { version?: number } };
@@ -116,7 +91,7 @@ async function main(): Promise<void> {
   const project = fs.mkdtempSync(path.join(os.tmpdir(), 'alyx-bench-edit-'));
   for (const subject of subjects) write(path.join(project, 'functions', subject.name), subject.files(0));
 
-  const { url, child } = await startDev(project);
+  const { url, child } = await startAlyx('dev', project, (entry) => Boolean(entry.watching));
   try {
     for (const subject of subjects) {
       const deadline = Date.now() + ROUND_DEADLINE_MS; // the first answer includes the startup build

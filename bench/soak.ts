@@ -10,20 +10,19 @@
  *
  * Talks to 127.0.0.1 only; bounded by SOAK_REQUESTS and by SOAK_MAX_SECONDS (default 150).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { processesWithEnv, waitFor } from '../__tests__/helpers/processes';
+import { startAlyx } from './alyx-process';
 import { percentile } from './stats';
 
 const REQUESTS = Number(process.env.SOAK_REQUESTS ?? 2000);
 const CONCURRENCY = Number(process.env.SOAK_CONCURRENCY ?? 32);
 const MAX_MS = Number(process.env.SOAK_MAX_SECONDS ?? 150) * 1000;
 const REQUEST_TIMEOUT_MS = 30_000;
-const ALYX = path.resolve(__dirname, '..', 'bin', 'alyx.js');
 const MARKER = `soak-${randomUUID()}`;
 
 /** One kind of request: what is sent, and the status and error code it must get. */
@@ -93,33 +92,6 @@ function writeProject(): string {
   return root;
 }
 
-async function startAlyx(project: string): Promise<{ url: string; child: ChildProcess }> {
-  const child = spawn(process.execPath, [ALYX, 'serve', '-C', project, '-p', '0', '--host', '127.0.0.1', '--log-format', 'json'], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  let url = '';
-  let buffered = '';
-  child.stdout?.on('data', (chunk: Buffer) => {
-    buffered += chunk.toString('utf8');
-    const lines = buffered.split('\n');
-    buffered = lines.pop() ?? '';
-    for (const line of lines) {
-      if (url || !line.includes('listening')) continue; // one access line per invocation follows
-      const entry = JSON.parse(line) as { url?: string; msg?: string };
-      if (entry.url && entry.msg?.includes('listening')) url = entry.url;
-    }
-  });
-  const deadline = Date.now() + 20_000;
-  while (!url) {
-    if (Date.now() > deadline || child.exitCode !== null) {
-      child.kill('SIGKILL');
-      throw new Error('alyx serve did not start within 20 s');
-    }
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-  return { url, child };
-}
-
 interface Outcome {
   readonly scenario: Scenario;
   readonly status: number | null;
@@ -176,7 +148,7 @@ function peakRssMb(pid: number): number {
 
 async function main(): Promise<void> {
   const project = writeProject();
-  const { url, child } = await startAlyx(project);
+  const { url, child } = await startAlyx('serve', project);
   const target = new URL(url);
   const agent = new http.Agent({ keepAlive: true, maxSockets: CONCURRENCY });
   const outcomes: Outcome[] = [];

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import http from 'node:http';
+import net from 'node:net';
 import { ALYX_BIN, cleanEnv, REPO_ROOT } from './cli';
 import { waitFor } from './processes';
 
@@ -138,4 +139,15 @@ export function rawRequest(server: RunningServer, method: string, pathname: stri
     for (const chunk of ([] as string[]).concat(body ?? [])) req.write(chunk);
     req.end();
   });
+}
+
+/** A bare TCP connection to the server, for clients that misbehave below HTTP; `received` is what came back. */
+export async function openSocket(server: RunningServer): Promise<{ socket: net.Socket; received: () => string }> {
+  const url = new URL(server.url);
+  const socket = net.connect(Number(url.port), url.hostname);
+  socket.on('error', () => undefined); // the server may cut it off: that is what these tests look for
+  let received = '';
+  socket.on('data', (chunk: Buffer) => (received += chunk.toString('utf8')));
+  await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+  return { socket, received: () => received };
 }

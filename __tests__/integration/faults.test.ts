@@ -1,13 +1,12 @@
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
 import path from 'node:path';
 import { cleanEnv, runCli } from '../helpers/cli';
 import { nodeFunction } from '../helpers/fixtures';
 import { processesWithEnv, readPidFile, waitFor } from '../helpers/processes';
 import { executable, makeProject, removeProject, type FixtureTree } from '../helpers/project';
-import { request, startServer, stopAllServers, type RunningServer } from '../helpers/server';
+import { openSocket, request, startServer, stopAllServers, type RunningServer } from '../helpers/server';
 
 /**
  * Faults a function or a client can throw at alyx, against the real server: each case checks
@@ -139,6 +138,15 @@ async function expectNoSurvivors(name?: string): Promise<void> {
   expect({ name, survivors: gone ? [] : processesWithEnv(...entries) }).toEqual({ name, survivors: [] });
 }
 
+/** The envelope of a success. */
+const success = (output: unknown, requestId: unknown = expect.any(String)) => ({
+  request_id: requestId,
+  success: true,
+  output,
+  logs: [],
+  duration_ms: expect.any(Number),
+});
+
 /** The envelope alyx answers with for a failure of its own. */
 const failure = (error: Record<string, unknown>) => ({
   request_id: expect.any(String),
@@ -204,33 +212,20 @@ describe('a faulty function gets the exact envelope, and none of its processes s
     const response = await invoke('no-stdin', { blob: 'q'.repeat(900 * 1024) });
     expect({ status: response.status, body: response.body }).toEqual({
       status: 200,
-      body: { request_id: expect.any(String), success: true, output: { read: false }, logs: [], duration_ms: expect.any(Number) },
+      body: success({ read: false }),
     });
     await expectNoSurvivors('no-stdin');
   });
 
-  it('a child that would outlive the function is ended, and the log says so', async () => {
-    const response = await invoke('forks', {}, { 'X-Request-Id': 'forks-1' });
-    expect({ status: response.status, body: response.body }).toEqual({
-      status: 200,
-      body: { request_id: 'forks-1', success: true, output: { child: expect.any(Number) }, logs: [], duration_ms: expect.any(Number) },
-    });
-    await server.waitForLog((line) => line.request_id === 'forks-1' && line.processes === 1);
-    await expectNoSurvivors('forks');
-  });
-
-  it('a child that left the process group and session (detached) is found and ended with its own children', async () => {
-    const response = await invoke('forks-detached', {}, { 'X-Request-Id': 'forks-2' });
-    expect({ status: response.status, body: response.body }).toEqual({
-      status: 200,
-      body: { request_id: 'forks-2', success: true, output: { child: expect.any(Number) }, logs: [], duration_ms: expect.any(Number) },
-    });
-    expect(await server.waitForLog((line) => line.request_id === 'forks-2' && line.escaped_groups !== undefined)).toMatchObject({
-      processes: 0,
-      escaped_groups: 1,
-      msg: 'ended 1 process group(s) that had left its group',
-    });
-    await expectNoSurvivors('forks-detached');
+  it.each([
+    ['forks', 'stays in its process group', { processes: 1, escaped_groups: 0, msg: 'ended 1 process(es) the function left behind' }],
+    ['forks-detached', 'left its process group and session', { processes: 0, escaped_groups: 1, msg: 'ended 1 process group(s) that had left its group' }],
+  ])('%s: a child that %s and would outlive the function is ended with its own children; the log says so', async (name, _how, logged) => {
+    const requestId = `${name}-1`;
+    const response = await invoke(name, {}, { 'X-Request-Id': requestId });
+    expect({ status: response.status, body: response.body }).toEqual({ status: 200, body: success({ child: expect.any(Number) }, requestId) });
+    expect(await server.waitForLog((line) => line.request_id === requestId && line.escaped_groups !== undefined)).toMatchObject(logged);
+    await expectNoSurvivors(name);
   });
 });
 
@@ -262,12 +257,7 @@ describe('clients that misbehave', () => {
   });
 
   it('a slow client that trickles its body gets 408 after read_timeout; others are served meanwhile', async () => {
-    const url = new URL(server.url);
-    const socket = net.connect(Number(url.port), url.hostname);
-    socket.on('error', () => undefined);
-    let answer = '';
-    socket.on('data', (chunk: Buffer) => (answer += chunk.toString('utf8')));
-    await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+    const { socket, received } = await openSocket(server);
     socket.write('POST /api/functions/healthy HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{"a":');
     const trickle = setInterval(() => socket.write(' '), 200);
     try {
@@ -277,7 +267,7 @@ describe('clients that misbehave', () => {
       clearInterval(trickle);
       socket.destroy();
     }
-    expect(answer).toMatch(/^HTTP\/1\.1 408/);
+    expect(received()).toMatch(/^HTTP\/1\.1 408/);
     await expectNoSurvivors('healthy');
   });
 

@@ -1,13 +1,12 @@
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import https from 'node:https';
-import net from 'node:net';
 import path from 'node:path';
 import { cleanEnv, runCli } from '../helpers/cli';
 import { builtOutput, nodeFunction, serverFunctions } from '../helpers/fixtures';
 import { waitFor } from '../helpers/processes';
 import { makeProject, removeProject, writeTree } from '../helpers/project';
-import { request, startServer, stopAllServers, type RunningServer } from '../helpers/server';
+import { openSocket, request, startServer, stopAllServers, type RunningServer } from '../helpers/server';
 import { hasCommand, warnSkip } from '../helpers/tools';
 
 let root: string;
@@ -140,17 +139,12 @@ describe('server settings', () => {
   it('server.read_timeout closes a connection whose request never completes', async () => {
     fs.writeFileSync(path.join(root, 'alyx.yaml'), 'server:\n  read_timeout: 1s\n');
     const server = await serve(['serve']);
-    const url = new URL(server.url);
-    const socket = net.connect(Number(url.port), url.hostname);
-    socket.on('error', () => undefined);
-    let response = '';
-    socket.on('data', (chunk: Buffer) => (response += chunk.toString('utf8')));
-    await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+    const { socket, received } = await openSocket(server);
     socket.write('POST /api/functions/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{"partial":');
     const closed = await waitFor(() => socket.destroyed || socket.readableEnded, 6000);
     socket.destroy();
     expect(closed).toBe(true);
-    expect(response).toMatch(/^HTTP\/1\.1 408/);
+    expect(received()).toMatch(/^HTTP\/1\.1 408/);
   });
 
   const openssl = hasCommand('openssl');
