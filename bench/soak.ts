@@ -141,6 +141,13 @@ function describeProcess(pid: number): string {
   }
 }
 
+/** User plus system CPU seconds a process has used (clock ticks of 10 ms, as on every common Linux). */
+function cpuSeconds(pid: number): number {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
 function peakRssMb(pid: number): number {
   const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
   return Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? 0) / 1024;
@@ -165,6 +172,7 @@ async function main(): Promise<void> {
     const elapsedS = (performance.now() - started) / 1000;
     const orphans = await orphansAfter(5000);
     const peakMb = peakRssMb(child.pid as number);
+    const alyxCpu = cpuSeconds(child.pid as number);
 
     const answered = outcomes.filter((outcome) => outcome.status !== null);
     const expected = new Set(answered.filter((outcome) => outcome.status === outcome.scenario.status && outcome.code === (outcome.scenario.code ?? null)));
@@ -179,6 +187,7 @@ async function main(): Promise<void> {
     console.log(`alyx peak RSS                ${peakMb.toFixed(0)} MB`);
     console.log(`latency p50 / p99            ${percentile(latencies, 50).toFixed(0)} ms / ${percentile(latencies, 99).toFixed(0)} ms`);
     console.log(`duration                     ${elapsedS.toFixed(1)} s (${(answered.length / elapsedS).toFixed(0)} requests/s)`);
+    console.log(`alyx CPU time                ${alyxCpu.toFixed(1)} s (${((alyxCpu / answered.length) * 1000).toFixed(1)} ms per request)`);
     console.log('\nscenario          share  status  answered as expected');
     for (const scenario of SCENARIOS) {
       const mine = outcomes.filter((outcome) => outcome.scenario === scenario);

@@ -38,7 +38,7 @@ export function findLeftovers(invocation: Invocation, otherSessions: ReadonlySet
   const wanted = `${INVOCATION_VARIABLE}=${invocation.tag}`;
   let inGroup = 0;
   const escaped = new Set<number>();
-  for (const info of scanProcesses() ?? []) {
+  for (const info of scanProcesses(invocation.pid) ?? []) {
     if (info.pgid === invocation.pid) inGroup++;
     else if (info.pid === process.pid || info.startTicks < invocation.startTicks) continue;
     else if (info.sid !== invocation.pid && otherSessions.has(info.sid)) continue;

@@ -41,26 +41,43 @@ export interface ProcessInfo {
   readonly residentPages: number;
 }
 
-/** The group's live members; null where there is no /proc. */
+/** The group's live members; null where there is no /proc. Its members were all made after its leader. */
 function scanGroup(pgid: number): ProcessInfo[] | null {
-  return scanProcesses()?.filter((info) => info.pgid === pgid) ?? null;
+  return scanProcesses(pgid)?.filter((info) => info.pgid === pgid) ?? null;
 }
 
-/** Every live (not zombie) process from /proc/<pid>/stat; null where there is no /proc. */
-export function scanProcesses(): ProcessInfo[] | null {
+/**
+ * Every live (not zombie) process from /proc/<pid>/stat; null where there is no /proc. With
+ * `madeSincePid`, only processes made since that one, which is all a function's tree can be:
+ * pids grow until they wrap around, and after a wrap (or where the last pid cannot be read)
+ * every process is read. That keeps alyx's per-invocation look at /proc small on a busy machine.
+ */
+export function scanProcesses(madeSincePid = 0): ProcessInfo[] | null {
   let entries: string[];
   try {
     entries = fs.readdirSync('/proc');
   } catch {
     return null;
   }
+  const floor = madeSincePid > 0 && lastPid() >= madeSincePid ? madeSincePid : 0;
   const processes: ProcessInfo[] = [];
   for (const entry of entries) {
     if (entry.charCodeAt(0) < 48 || entry.charCodeAt(0) > 57) continue;
-    const info = readProcess(Number(entry));
+    const pid = Number(entry);
+    if (pid < floor) continue;
+    const info = readProcess(pid);
     if (info) processes.push(info);
   }
   return processes;
+}
+
+/** The pid the kernel handed out last; -1 when unknown. */
+function lastPid(): number {
+  try {
+    return Number(fs.readFileSync('/proc/sys/kernel/ns_last_pid', 'utf8'));
+  } catch {
+    return -1;
+  }
 }
 
 /** One process's stat; null when it is gone or a zombie. */
