@@ -35,6 +35,16 @@ describe('ConcurrencyLimiter', () => {
     expect(secondStarted).toBe(true);
   });
 
+  it('calls onWait only for an invocation that has to queue', async () => {
+    const limiter = new ConcurrencyLimiter(1, 5);
+    const waits: string[] = [];
+    const release = await limiter.acquire('a', null, undefined, () => waits.push('a'));
+    const queued = limiter.acquire('b', null, undefined, () => waits.push('b'));
+    expect(waits).toEqual(['b']);
+    release();
+    (await queued)();
+  });
+
   it('refuses with OVERLOADED once the queue is full', async () => {
     const limiter = new ConcurrencyLimiter(1, 1);
     const running = await limiter.acquire('a', null);
