@@ -7,6 +7,7 @@ import { nodeFunction } from '../helpers/fixtures';
 import { processesWithEnv, readPidFile, waitFor } from '../helpers/processes';
 import { executable, makeProject, removeProject, type FixtureTree } from '../helpers/project';
 import { openSocket, request, startServer, stopAllServers, type RunningServer } from '../helpers/server';
+import { hasCommand, warnSkip } from '../helpers/tools';
 
 /**
  * Faults a function or a client can throw at alyx, against the real server: each case checks
@@ -73,6 +74,9 @@ const functions: FixtureTree = {
   'functions/hog-own-limit/manifest.yaml': 'memory: 1gb\ntimeout: 10s\nenv:\n  NODE_OPTIONS: --max-old-space-size=24\n',
   'functions/heap-limit/index.js': nodeFunction(respond("{ success: true, output: { node_options: process.env.NODE_OPTIONS, heap_mb: require('node:v8').getHeapStatistics().heap_size_limit / 1048576 } }")),
   'functions/heap-limit/manifest.yaml': 'memory: 96mb\n',
+  'functions/heap-limit-deno/mod.ts': "import v8 from 'node:v8';\nconsole.log(JSON.stringify({ success: true, output: { heap_mb: v8.getHeapStatistics().heap_size_limit / 1048576 } }));\n",
+  'functions/heap-limit-deno/deno.json': '{}\n',
+  'functions/heap-limit-deno/manifest.yaml': 'memory: 96mb\ntimeout: 20s\n',
   // The hog is a grandchild: the cap holds for the whole tree.
   ...script('hog-tree', `cat > /dev/null\nnode -e '${HOG}'`, 'memory: 64mb\ntimeout: 10s\n'),
   'functions/slow/index.js': nodeFunction(`
@@ -193,6 +197,17 @@ describe('a faulty function gets the exact envelope, and none of its processes s
     const response = await invoke('heap-limit');
     expect(response.body.output.node_options).toBe('--max-old-space-size=96');
     expect(response.body.output.heap_mb).toBeLessThan(160);
+    await expectNoSurvivors('heap-limit');
+  });
+
+  const deno = hasCommand('deno');
+  if (!deno) warnSkip('deno heap limit', 'deno');
+  (deno ? it : it.skip)('deno gets the same V8 heap limit, through DENO_V8_FLAGS', async () => {
+    const response = await invoke('heap-limit-deno');
+    expect(response.status).toBe(200);
+    // The old space plus deno's young generation; without the flag it is about 4 GB.
+    expect(response.body.output.heap_mb).toBeLessThanOrEqual(96 + 128);
+    await expectNoSurvivors('heap-limit-deno');
   });
 
   it("a node function stopped by its heap limit is reported as MEMORY_LIMIT_EXCEEDED, not a crash", async () => {
