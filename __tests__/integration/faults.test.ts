@@ -135,12 +135,15 @@ afterAll(async () => {
 const invoke = (name: string, input: unknown = {}, headers: Record<string, string> = {}) =>
   request(`${server.url}/api/functions/${name}`, { method: 'POST', body: JSON.stringify(input), headers: { 'Content-Type': 'application/json', ...headers } });
 
-/** No process that carries this test's marker and `name` is alive (polled with a deadline). */
-async function expectNoSurvivors(name?: string): Promise<void> {
-  const entries = [`FAULT_MARKER=${MARKER}`, ...(name ? [`ALYX_FUNCTION=${name}`] : [])];
+/** No process that carries `marker` (and `name`, when given) is alive (polled with a deadline). */
+async function expectNoneMarked(marker: string, name?: string): Promise<void> {
+  const entries = [`FAULT_MARKER=${marker}`, ...(name ? [`ALYX_FUNCTION=${name}`] : [])];
   const gone = await waitFor(() => processesWithEnv(...entries).length === 0, 5000, 50);
   expect({ name, survivors: gone ? [] : processesWithEnv(...entries) }).toEqual({ name, survivors: [] });
 }
+
+/** No process of function `name` (of any, without a name) from the shared server is alive. */
+const expectNoSurvivors = (name?: string): Promise<void> => expectNoneMarked(MARKER, name);
 
 /** The envelope of a success. */
 const success = (output: unknown, requestId: unknown = expect.any(String)) => ({
@@ -380,8 +383,8 @@ function rawInvoke(name: string, input: unknown, requestId: string): http.Client
   return req;
 }
 
-describe('SIGTERM while 20 invocations run', () => {
-  it('the short ones finish, the rest end with 503 SHUTTING_DOWN, alyx exits 0 and no process survives', async () => {
+describe('signals while invocations run', () => {
+  it('SIGTERM while 20 run: the short ones finish, the rest end with 503 SHUTTING_DOWN, alyx exits 0 and no process survives', async () => {
     const project = makeProject({
       'alyx.yaml': `server:\n  shutdown_timeout: 4s\nfunctions:\n  concurrency: 32\n  timeout: 60s\n  env:\n    FAULT_MARKER: ${MARKER}-term\n`,
       ...script('sleeper', [
@@ -406,8 +409,31 @@ describe('SIGTERM while 20 invocations run', () => {
       expect(byStatus(503).map((answer) => answer.body)).toEqual(
         Array(10).fill(failure({ code: 'SHUTTING_DOWN', message: 'The server is shutting down: retry on another instance or after the restart.' })),
       );
-      const gone = await waitFor(() => processesWithEnv(`FAULT_MARKER=${MARKER}-term`).length === 0, 5000, 50);
-      expect(gone ? [] : processesWithEnv(`FAULT_MARKER=${MARKER}-term`)).toEqual([]);
+      await expectNoneMarked(`${MARKER}-term`);
+    } finally {
+      removeProject(project);
+    }
+  });
+
+  it('a second SIGTERM exits at once with status 1, ending the running invocations and the children that left their group', async () => {
+    const project = makeProject({
+      'alyx.yaml': `functions:\n  timeout: 60s\n  env:\n    FAULT_MARKER: ${MARKER}-twice\n`,
+      'functions/hangs/index.js': nodeFunction(`
+        const child = require('node:child_process').spawn('sleep', ['300'], { stdio: 'ignore', detached: true });
+        require('node:fs').writeFileSync('started-' + request.input.tag + '.pid', String(child.pid));
+        setInterval(() => {}, 1000);`),
+    });
+    try {
+      const impatient = await startServer(['serve', '-C', project], { env: cleanEnv() });
+      const pending = ['a', 'b'].map((tag) =>
+        request(`${impatient.url}/api/functions/hangs`, { method: 'POST', body: JSON.stringify({ tag }) }).catch(() => null),
+      );
+      for (const tag of ['a', 'b']) await readPidFile(path.join(project, 'functions', 'hangs', `started-${tag}.pid`));
+      impatient.child.kill('SIGTERM');
+      await impatient.waitForLog((line) => String(line.msg).includes('shutting down'));
+      expect(await impatient.stop('SIGTERM')).toEqual({ code: 1, signal: null });
+      await Promise.all(pending);
+      await expectNoneMarked(`${MARKER}-twice`);
     } finally {
       removeProject(project);
     }

@@ -34,7 +34,7 @@ export interface Leftovers {
  * One pass over /proc. Only processes started after the leader are candidates, and the sessions
  * of other running invocations are skipped, so the environment of few processes is read.
  */
-export function findLeftovers(invocation: Invocation, otherSessions: ReadonlySet<number>): Leftovers {
+export function findLeftovers(invocation: Invocation, otherSessions: { has(sid: number): boolean }): Leftovers {
   const wanted = `${INVOCATION_VARIABLE}=${invocation.tag}`;
   let inGroup = 0;
   const escaped = new Set<number>();

@@ -31,12 +31,18 @@ export type RunResult =
 
 const STDERR_TAIL_BYTES = 4096;
 
-/** Process groups of the invocations running now, so an abrupt exit of alyx can still end them. */
-const runningGroups = new Set<number>();
+/** The invocations running now, by process group, so an abrupt exit of alyx can still end them. */
+const runningGroups = new Map<number, Invocation>();
 
-/** SIGKILLs every running function's process group, synchronously: for alyx's own last moments. */
+/**
+ * SIGKILLs every running function's process group, and the processes that left it,
+ * synchronously: for alyx's own last moments.
+ */
 export function killAllRunningGroups(): number {
-  for (const pgid of runningGroups) signalGroup(pgid, 'SIGKILL');
+  for (const [pgid, invocation] of runningGroups) {
+    signalGroup(pgid, 'SIGKILL');
+    for (const escaped of findLeftovers(invocation, runningGroups).escapedGroups) signalGroup(escaped, 'SIGKILL');
+  }
   return runningGroups.size;
 }
 process.on('exit', killAllRunningGroups);
@@ -85,8 +91,8 @@ export function runProcess(spec: RunSpec): Promise<RunResult> {
       return;
     }
 
-    if (child.pid !== undefined) runningGroups.add(child.pid);
     const invocation: Invocation | null = child.pid === undefined ? null : { pid: child.pid, startTicks: readProcess(child.pid)?.startTicks ?? 0, tag };
+    if (invocation) runningGroups.set(invocation.pid, invocation);
     /** Ends what the function left running and logs it; the group's own members are not news while alyx is ending it. */
     const endLeftovers = (leftovers: Leftovers, groupIsNews: boolean): void => {
       const inGroup = groupIsNews ? leftovers.inGroup : 0;
