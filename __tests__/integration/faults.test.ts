@@ -77,6 +77,11 @@ const functions: FixtureTree = {
   'functions/heap-limit-deno/mod.ts': "import v8 from 'node:v8';\nconsole.log(JSON.stringify({ success: true, output: { heap_mb: v8.getHeapStatistics().heap_size_limit / 1048576 } }));\n",
   'functions/heap-limit-deno/deno.json': '{}\n',
   'functions/heap-limit-deno/manifest.yaml': 'memory: 96mb\ntimeout: 20s\n',
+  // The hog left the process group: the cap still counts it.
+  'functions/hog-escaped/index.js': nodeFunction(`
+    require('node:child_process').spawn(process.execPath, ['-e', '${HOG}'], { stdio: 'ignore', detached: true });
+    setInterval(() => {}, 1000);`),
+  'functions/hog-escaped/manifest.yaml': 'memory: 64mb\ntimeout: 10s\n',
   // The hog is a grandchild: the cap holds for the whole tree.
   ...script('hog-tree', `cat > /dev/null\nnode -e '${HOG}'`, 'memory: 64mb\ntimeout: 10s\n'),
   'functions/slow/index.js': nodeFunction(`
@@ -183,7 +188,7 @@ describe('a faulty function gets the exact envelope, and none of its processes s
     await expectNoSurvivors(name);
   });
 
-  it.each(['hog-buffer', 'hog-heap', 'hog-tree'])('%s: 502 MEMORY_LIMIT_EXCEEDED for the whole process tree', async (name) => {
+  it.each(['hog-buffer', 'hog-heap', 'hog-tree', 'hog-escaped'])('%s: 502 MEMORY_LIMIT_EXCEEDED for the whole process tree', async (name) => {
     const response = await invoke(name);
     expect({ status: response.status, body: response.body }).toEqual({
       status: 502,

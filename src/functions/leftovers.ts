@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
-import { killGroup, scanProcesses } from './process-group';
+import { killGroup, scanProcesses, type ProcessInfo } from './process-group';
 
 /**
  * What an invocation leaves running once its main process has exited. Most of it stays in the
@@ -31,21 +31,28 @@ export interface Leftovers {
 }
 
 /**
- * One pass over /proc. Only processes started after the leader are candidates, and the sessions
- * of other running invocations are skipped, so the environment of few processes is read.
+ * One pass over /proc: the live processes of the invocation, in its group and escaped from it.
+ * Only processes started after the leader are candidates, and the sessions of other running
+ * invocations are skipped, so the environment of few processes is read.
  */
-export function findLeftovers(invocation: Invocation, otherSessions: { has(sid: number): boolean }): Leftovers {
+export function invocationProcesses(invocation: Invocation, otherSessions: { has(sid: number): boolean }): { inGroup: ProcessInfo[]; escaped: ProcessInfo[] } {
   const wanted = `${INVOCATION_VARIABLE}=${invocation.tag}`;
-  let inGroup = 0;
-  const escaped = new Set<number>();
+  const inGroup: ProcessInfo[] = [];
+  const escaped: ProcessInfo[] = [];
   for (const info of scanProcesses(invocation.pid) ?? []) {
-    if (info.pgid === invocation.pid) inGroup++;
+    if (info.pgid === invocation.pid) inGroup.push(info);
     else if (info.pid === process.pid || info.startTicks < invocation.startTicks) continue;
     else if (info.sid !== invocation.pid && otherSessions.has(info.sid)) continue;
-    // A group can only be joined inside its own session, and these sessions were made by the function: the group is its.
-    else if (environHas(info.pid, wanted)) escaped.add(info.pgid);
+    else if (environHas(info.pid, wanted)) escaped.push(info);
   }
-  return { inGroup, escapedGroups: [...escaped] };
+  return { inGroup, escaped };
+}
+
+/** What is left once the main process has exited. */
+export function findLeftovers(invocation: Invocation, otherSessions: { has(sid: number): boolean }): Leftovers {
+  const { inGroup, escaped } = invocationProcesses(invocation, otherSessions);
+  // A group can only be joined inside its own session, and these sessions were made by the function: the group is its.
+  return { inGroup: inGroup.length, escapedGroups: [...new Set(escaped.map((info) => info.pgid))] };
 }
 
 /** Ends the escaped groups (the caller ends its own group). */

@@ -26,9 +26,9 @@ export function groupMembers(pgid: number): number[] {
   return members ? members.map((member) => member.pid) : [pgid];
 }
 
-/** Resident memory of the group's live processes together, in bytes (0 where /proc is missing). */
-export function groupResidentBytes(pgid: number): number {
-  return (scanGroup(pgid) ?? []).reduce((total, member) => total + member.residentPages, 0) * pageSize();
+/** Resident memory of these processes together, in bytes. */
+export function residentBytes(processes: readonly ProcessInfo[]): number {
+  return processes.reduce((total, info) => total + info.residentPages, 0) * pageSize();
 }
 
 /** One live process as /proc/<pid>/stat shows it. */

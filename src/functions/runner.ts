@@ -2,10 +2,10 @@ import type { ChildProcess } from 'node:child_process';
 import spawn from 'cross-spawn';
 import { AlyxError, ExecutionError, MemoryLimitExceededError, OutputTooLargeError, TimeoutError } from '../errors';
 import type { Logger } from '../logger';
-import { endEscaped, findLeftovers, INVOCATION_VARIABLE, newInvocationTag, type Invocation, type Leftovers } from './leftovers';
+import { endEscaped, findLeftovers, invocationProcesses, INVOCATION_VARIABLE, newInvocationTag, type Invocation, type Leftovers } from './leftovers';
 import { heapWasExhausted, withHeapCap } from './heap-cap';
 import { parseStdout, type FunctionResponse } from './protocol';
-import { groupResidentBytes, killGroup, readProcess, signalGroup } from './process-group';
+import { killGroup, readProcess, residentBytes, signalGroup } from './process-group';
 
 /** One process to run under the protocol, with its limits. */
 export interface RunSpec {
@@ -133,10 +133,11 @@ export function runProcess(spec: RunSpec): Promise<RunResult> {
     };
 
     timers.push(setTimeout(() => fail(new TimeoutError(spec.timeoutMs)), spec.timeoutMs));
-    if (memoryLimit > 0 && child.pid !== undefined) {
-      const pgid = child.pid;
+    if (memoryLimit > 0 && invocation) {
       const sampler = setInterval(() => {
-        const used = groupResidentBytes(pgid);
+        // The whole tree: the group, and what left it.
+        const { inGroup, escaped } = invocationProcesses(invocation, runningGroups);
+        const used = residentBytes([...inGroup, ...escaped]);
         peakMemory = Math.max(peakMemory, used);
         if (used > memoryLimit) fail(new MemoryLimitExceededError(memoryLimit, used));
       }, MEMORY_SAMPLE_MS);
