@@ -7,22 +7,10 @@ import { request, startServer, stopAllServers, type RunningServer } from '../hel
 
 /**
  * alyx installed as users install it: the tarball of `npm pack`, installed with `npm install
- * --omit=dev` into a folder that holds nothing but functions/, then run through npx.
+ * --omit=dev` into a folder that holds nothing but functions/, then run through npx. The
+ * TypeScript function is the demo's index.ts alone (no manifest, so no build): source in both modes.
  */
-const tsFunction = `import path from 'node:path';
-
-interface Request {
-  input: { name?: string };
-}
-
-let data = '';
-process.stdin.on('data', (chunk: Buffer) => (data += chunk));
-process.stdin.on('end', () => {
-  const request: Request = JSON.parse(data);
-  const greeting: string = \`Hello, \${request.input.name ?? 'World'}! (from TypeScript)\`;
-  console.log(JSON.stringify({ success: true, output: { message: greeting, file: path.basename(__filename), mode: process.env.ALYX_MODE } }));
-});
-`;
+const demoSource = (file: string): string => fs.readFileSync(path.join(REPO_ROOT, 'examples/functions-demo/functions', file), 'utf8');
 
 let packDir: string;
 let app: string;
@@ -31,8 +19,8 @@ let tarball: { filename: string; files: Array<{ path: string }> };
 beforeAll(async () => {
   packDir = makeProject();
   app = makeProject({
-    'functions/hello-js/index.js': nodeFunction("console.log(JSON.stringify({ success: true, output: { message: 'Hello from JavaScript', mode: process.env.ALYX_MODE } }));"),
-    'functions/hello-ts/index.ts': tsFunction,
+    'functions/hello-js/index.js': demoSource('hello-node/index.js'),
+    'functions/hello-ts/index.ts': demoSource('hello-typescript/index.ts'),
     'functions/bad-manifest/index.js': nodeFunction("console.log('{}');"),
     'functions/bad-manifest/manifest.yaml': 'timeout: soon\n',
   });
@@ -82,10 +70,10 @@ describe('npm pack, installed into a folder holding only functions/', () => {
   it('npx alyx dev serves JavaScript and TypeScript sources, and validates manifests with the shipped schemas', async () => {
     const server = await npxAlyx('dev');
     expect((await request(`${server.url}/api/health`)).body).toMatchObject({ status: 'ok', mode: 'development', version: '0.1.0', functions: 3, ready: 2 });
-    expect(await invoke(server, 'hello-js')).toMatchObject({ status: 200, body: { output: { message: 'Hello from JavaScript', mode: 'development' } } });
+    expect(await invoke(server, 'hello-js')).toMatchObject({ status: 200, body: { output: { message: 'Hello, Package! (from Node.js)', mode: 'development' } } });
     expect(await invoke(server, 'hello-ts')).toMatchObject({
       status: 200,
-      body: { output: { message: 'Hello, Package! (from TypeScript)', file: 'index.ts', mode: 'development' } },
+      body: { output: { message: 'Hello, Package! (from TypeScript)', ran_from: 'source', file: 'index.ts', mode: 'development' } },
     });
     const listed = (await request(`${server.url}/api/functions`)).body.functions as Array<{ name: string; status: string; message?: string }>;
     expect(listed.find((fn) => fn.name === 'bad-manifest')).toMatchObject({ status: 'invalid', message: expect.stringContaining('timeout: must be a duration') });
@@ -95,7 +83,7 @@ describe('npm pack, installed into a folder holding only functions/', () => {
     const server = await npxAlyx('serve');
     expect((await request(`${server.url}/api/health`)).body).toMatchObject({ mode: 'production', functions: 3 });
     expect(await invoke(server, 'hello-js')).toMatchObject({ status: 200, body: { output: { mode: 'production' } } });
-    expect(await invoke(server, 'hello-ts')).toMatchObject({ status: 200, body: { output: { message: 'Hello, Package! (from TypeScript)', mode: 'production' } } });
+    expect(await invoke(server, 'hello-ts')).toMatchObject({ status: 200, body: { output: { message: 'Hello, Package! (from TypeScript)', file: 'index.ts', mode: 'production' } } });
     const broken = await invoke(server, 'bad-manifest');
     expect([broken.status, broken.body.error.code, broken.body.error.details.status]).toEqual([503, 'FUNCTION_NOT_READY', 'invalid']);
   }, 90_000);
