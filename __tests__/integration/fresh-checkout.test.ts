@@ -30,7 +30,7 @@ const sh = (line: string, cwd = clone, timeoutMs = 240_000) => runCommand('sh', 
 
 /** Starts a shell command line that runs an alyx server; resolves once it listens. */
 const startLine = (line: string, env: NodeJS.ProcessEnv, timeoutMs = 60_000): Promise<RunningServer> =>
-  startServer(['-c', line], { command: 'sh', cwd: clone, env: shellEnv({ ALYX_SERVER_PORT: '0', ...env }), timeoutMs });
+  startServer(['-c', line], { command: '/bin/sh', cwd: clone, env: shellEnv({ ALYX_SERVER_PORT: '0', ...env }), timeoutMs });
 
 /** A curl command of the plan, sent to the server's real address. */
 async function curl(server: RunningServer, line: string): Promise<Record<string, any>> { // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -74,14 +74,20 @@ describe('a fresh clone', () => {
     fs.accessSync(alyx, fs.constants.X_OK);
     expect(fs.readFileSync(alyx, 'utf8')).toMatch(/^#!\/usr\/bin\/env node\n/);
 
-    // Only node's own folder on PATH: build/alyx needs no npm, npx or tsx, and hello-node no other tool.
-    const dev = await startLine('cd examples/functions-demo && ../../build/alyx dev', { PATH: path.dirname(process.execPath) });
+    // A PATH that holds node and nothing else: build/alyx needs no npm, npx, tsx or esbuild, and
+    // neither do hello-node and hello-typescript in development.
+    const nodeOnly = path.join(clone, '.node-only');
+    fs.mkdirSync(nodeOnly);
+    fs.symlinkSync(process.execPath, path.join(nodeOnly, 'node'));
+    const dev = await startLine('cd examples/functions-demo && ../../build/alyx dev', { PATH: nodeOnly });
     expect(announcedMode(dev)).toBe('development');
     const greeted = await curl(
       dev,
       'curl -X POST http://localhost:8090/api/functions/hello-node -H "Content-Type: application/json" -d \'{"name": "World"}\'',
     );
     expect(greeted).toMatchObject({ success: true, output: { message: 'Hello, World! (from Node.js)' } });
+    const interpreted = await curl(dev, 'curl -s http://localhost:8090/api/functions/hello-typescript');
+    expect(interpreted.output).toMatchObject({ message: 'Hello, World! (from TypeScript)', ran_from: 'source', file: 'index.ts', mode: 'development' });
     await dev.stop();
 
     const bundled = await sh('npm install && npm run build', path.join(clone, 'examples/functions-demo/functions/hello-typescript'));
