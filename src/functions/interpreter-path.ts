@@ -20,19 +20,24 @@ const resolved = new Map<string, string>();
  * print its own path. Anything unexpected (timeout, failure, no such file) keeps `found`.
  * The probe runs in the project folder, where version files such as .python-version apply.
  */
-export function realInterpreter(found: string, selfPathArgs: readonly string[] | undefined, projectDir: string): string {
+export function realInterpreter(
+  found: string,
+  selfPathArgs: readonly string[] | undefined,
+  projectDir: string,
+  timeoutMs = PROBE_TIMEOUT_MS,
+): string {
   if (!selfPathArgs || isNativeExecutable(found)) return found;
   const key = `${found}\0${projectDir}`;
   let real = resolved.get(key);
   if (real === undefined) {
-    real = probe(found, selfPathArgs, projectDir) ?? found;
+    real = probe(found, selfPathArgs, projectDir, timeoutMs) ?? found;
     resolved.set(key, real);
   }
   return real;
 }
 
-function probe(found: string, selfPathArgs: readonly string[], cwd: string): string | null {
-  const result = spawnSync(found, selfPathArgs, { cwd, encoding: 'utf8', timeout: PROBE_TIMEOUT_MS, stdio: ['ignore', 'pipe', 'ignore'] });
+function probe(found: string, selfPathArgs: readonly string[], cwd: string, timeoutMs: number): string | null {
+  const result = spawnSync(found, selfPathArgs, { cwd, encoding: 'utf8', timeout: timeoutMs, stdio: ['ignore', 'pipe', 'ignore'] });
   if (result.status !== 0 || typeof result.stdout !== 'string') return null;
   const printed = result.stdout.trim().split('\n').pop()?.trim() ?? '';
   return path.isAbsolute(printed) && isExecutableFile(printed) ? printed : null;
