@@ -1,6 +1,11 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { resolveConfig } from '../../src/config/resolve';
+import { Invoker } from '../../src/functions/invoker';
+import { ProcessPool } from '../../src/functions/pool';
+import { FunctionRegistry, loadSnapshot } from '../../src/functions/registry';
 import { cleanEnv } from '../helpers/cli';
+import { captureLogs } from '../helpers/logs';
 import { isAlive, waitFor } from '../helpers/processes';
 import { makeProject, removeProject, writeTree } from '../helpers/project';
 import { request, startServer, stopAllServers, type RunningServer } from '../helpers/server';
@@ -228,5 +233,55 @@ describe('development mode', () => {
     expect(await waitFor(() => !isAlive(warm), 5000)).toBe(true);
     const response = await invoke(server);
     expect([response.status, response.body.output.edited]).toEqual([200, true]);
+  });
+});
+
+describe('the pool inside the invoker', () => {
+  const setUp = (idleMs: number) => {
+    const config = resolveConfig({ projectDir: root, mode: 'production', env: cleanEnv() });
+    const { logger, lines: logLines } = captureLogs();
+    const pool = new ProcessPool({ logger, idleMs });
+    const invoker = new Invoker(config, new FunctionRegistry(() => loadSnapshot(config, cleanEnv())), logger, cleanEnv(), { pool });
+    return { pool, invoker, logLines };
+  };
+
+  it('ends the warm processes of a function idle for the idle period', async () => {
+    const { pool, invoker } = setUp(300);
+    try {
+      expect((await invoker.invoke('warm', {})).success).toBe(true);
+      const [warm] = await waitingExactly(1);
+      expect(await waitFor(() => !isAlive(warm), 5000)).toBe(true);
+      expect(pool.waiting).toBe(0);
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('applies max_output and the leftover-process cleanup to a pooled invocation as to any other', async () => {
+    writeTree(root, {
+      'alyx.yaml': 'functions:\n  max_output: 64kb\n',
+      'functions/warm/index.js': WARM_FUNCTION.replace(
+        "if (request.input.ms)",
+        "if (request.input.big) { process.stdout.write('x'.repeat(1024 * 1024)); return; }\n  if (request.input.leave) { const c = require('node:child_process').spawn('sleep', ['300'], { stdio: 'ignore' }); c.unref(); fs.writeFileSync('left.pid', String(c.pid)); }\n  if (request.input.ms)",
+      ),
+    });
+    const { pool, invoker, logLines } = setUp(60_000);
+    try {
+      await invoker.invoke('warm', {});
+      const [warm] = await waitingExactly(1);
+      const big = await invoker.invoke('warm', { big: true });
+      expect([big.success, big.error?.code]).toEqual([false, 'OUTPUT_TOO_LARGE']);
+      expect(ran().at(-1)?.pid).toBe(warm);
+      expect(await waitFor(() => !isAlive(warm), 3000)).toBe(true);
+
+      const [next] = await waitingExactly(1);
+      const leaving = await invoker.invoke('warm', { leave: true });
+      expect([leaving.success, ran().at(-1)?.pid]).toEqual([true, next]);
+      const left = Number(fs.readFileSync(path.join(root, 'left.pid'), 'utf8'));
+      expect(await waitFor(() => !isAlive(left), 3000)).toBe(true);
+      expect(logLines().some((line) => String(line.msg).includes('ended 1 process(es) the function left behind'))).toBe(true);
+    } finally {
+      await pool.close();
+    }
   });
 });
