@@ -10,6 +10,7 @@
  *
  *   npm run bench                  # builds, then runs for about 3 minutes
  *   BENCH_SECONDS=2 npm run bench  # shorter runs
+ *   BENCH_FUNCTIONS=node,binary    # only these functions
  *   ALYX_BIN=/other/bin/alyx.js    # measure another build of alyx against the same floor
  *
  * Talks to 127.0.0.1 only; every run is bounded in time.
@@ -102,7 +103,8 @@ function writeProject(): { project: string; names: string[] } {
   }
   if (fs.existsSync(path.join(binaryDir, 'bin', 'app'))) names.push('binary');
   else console.log('binary: SKIPPED (neither cc nor go is installed)');
-  return { project, names };
+  const only = process.env.BENCH_FUNCTIONS?.split(',');
+  return { project, names: only ? names.filter((name) => only.includes(name)) : names };
 }
 
 /** What alyx would spawn for each function (`alyx list --json --prod`), so the floor spawns the same. */

@@ -155,7 +155,6 @@ class FunctionPool {
     this.lastUsed = Date.now();
     this.#recordConcurrency();
     const child = this.#takeLive();
-    this.#scheduleRefill();
     let released = false;
     return {
       child,
@@ -164,6 +163,9 @@ class FunctionPool {
         released = true;
         this.inUse--;
         this.lastUsed = Date.now();
+        // Replaced once the invocation has answered: spawn() holds the thread for milliseconds,
+        // which the invocation's own response should not wait behind.
+        this.#scheduleRefill();
       },
     };
   }
@@ -206,7 +208,7 @@ class FunctionPool {
     }
   }
 
-  /** Spawns one process per tick, so the invocation that triggered it writes its request first. */
+  /** Spawns one process per turn of the event loop, so requests and responses get through in between. */
   #scheduleRefill(): void {
     if (this.#refillScheduled) return;
     this.#refillScheduled = true;
