@@ -1,9 +1,9 @@
 'use strict';
 /**
- * What starting one process costs a Node process, by way of starting it, for bench/spawn-floor.ts:
- * the time spawn() holds the JavaScript thread, the CPU time of the whole Node process, and
- * the wall time of a run, per process; one process at a time, each with three pipes, in its
- * own process group (as alyx runs functions).
+ * What starting one process costs a Node process, for bench/spawn-floor.ts: the time spawn()
+ * holds the JavaScript thread, the CPU time of the whole Node process, and the wall time of a
+ * run, per process; one process at a time, each with three pipes, in its own process group
+ * (as alyx runs functions).
  *
  *   node bench/spawn-cost.cjs /path/to/executable [count]
  *
@@ -14,6 +14,9 @@ const { Worker, isMainThread, parentPort, workerData } = require('node:worker_th
 const crossSpawn = require('cross-spawn');
 
 const OPTIONS = { stdio: ['pipe', 'pipe', 'pipe'], detached: true, env: process.env };
+const WAYS = ['cross-spawn', 'child_process.spawn', 'worker thread'];
+const ROUNDS = 4;
+const FIELDS = ['spawn_call_ms', 'cpu_ms', 'wall_ms'];
 
 /** Runs `count` processes one after another; resolves with the time spawn() itself took, in ms. */
 function runSequence(spawnOne, file, count) {
@@ -37,30 +40,37 @@ function runSequence(spawnOne, file, count) {
 async function measure(way, file, count) {
   const cpuBefore = process.cpuUsage();
   const started = performance.now();
-  let insideSpawnMs;
+  let insideSpawnMs = 0;
   if (way === 'worker thread') {
     // The JavaScript thread only waits: the worker's thread forks.
     const worker = new Worker(__filename, { workerData: { file, count } });
     await new Promise((resolve) => worker.once('message', resolve));
-    insideSpawnMs = 0;
     await worker.terminate();
   } else {
     insideSpawnMs = await runSequence(way === 'cross-spawn' ? crossSpawn : childProcess.spawn, file, count);
   }
   const wallMs = performance.now() - started;
   const cpu = process.cpuUsage(cpuBefore);
-  const perProcess = (ms) => Number((ms / count).toFixed(3));
-  return { way, processes: count, spawn_call_ms: perProcess(insideSpawnMs), cpu_ms: perProcess((cpu.user + cpu.system) / 1000), wall_ms: perProcess(wallMs) };
+  return { spawn_call_ms: insideSpawnMs / count, cpu_ms: (cpu.user + cpu.system) / 1000 / count, wall_ms: wallMs / count };
 }
 
-if (isMainThread) {
+async function main() {
   const file = process.argv[2];
-  const count = Number(process.argv[3] ?? 200);
-  (async () => {
-    for (const way of ['cross-spawn', 'child_process.spawn', 'worker thread']) {
-      process.stdout.write(`${JSON.stringify(await measure(way, file, count))}\n`);
+  const perRound = Math.ceil(Number(process.argv[3] ?? 200) / ROUNDS);
+  await measure('child_process.spawn', file, 20); // warm-up: code compiled, pages touched
+  // Rounds in turn, so a change in the machine's load reaches every way alike.
+  const totals = new Map(WAYS.map((way) => [way, { spawn_call_ms: 0, cpu_ms: 0, wall_ms: 0 }]));
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const way of WAYS) {
+      const result = await measure(way, file, perRound);
+      for (const field of FIELDS) totals.get(way)[field] += result[field] / ROUNDS;
     }
-  })();
-} else {
-  runSequence(childProcess.spawn, workerData.file, workerData.count).then(() => parentPort.postMessage('done'));
+  }
+  for (const [way, total] of totals) {
+    const rounded = Object.fromEntries(FIELDS.map((field) => [field, Number(total[field].toFixed(3))]));
+    process.stdout.write(`${JSON.stringify({ way, processes: ROUNDS * perRound, ...rounded })}\n`);
+  }
 }
+
+if (isMainThread) void main();
+else runSequence(childProcess.spawn, workerData.file, workerData.count).then(() => parentPort.postMessage('done'));
