@@ -4,9 +4,9 @@
  * spawning the function's process directly, writing the same kind of request document to its
  * stdin and sending back its stdout. Whatever alyx costs beyond this is alyx's own share.
  *
- *   node bench/floor-server.cjs '{"name": {"command": [...], "cwd": "..."}}'
+ *   node bench/floor-server.cjs '{"name": {"command": [...], "cwd": "..."}}' PORT
  *
- * Listens on 127.0.0.1, an ephemeral port, and prints {"port": N} once listening.
+ * Listens on 127.0.0.1:PORT.
  */
 const { spawn } = require('node:child_process');
 const { randomBytes, randomUUID } = require('node:crypto');
@@ -41,5 +41,5 @@ const server = http.createServer((req, res) => {
     );
   });
 });
-server.listen(0, '127.0.0.1', () => process.stdout.write(`${JSON.stringify({ port: server.address().port })}\n`));
+server.listen(Number(process.argv[3]), '127.0.0.1');
 process.on('SIGTERM', () => server.close(() => process.exit(0)));

@@ -18,6 +18,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
+import net from 'node:net';
 import path from 'node:path';
 import autocannon from 'autocannon';
 
@@ -124,57 +125,50 @@ interface Server {
   child: ChildProcess;
 }
 
-/** Starts a server process and waits for the line that says where it listens. */
-function startServer(argv: string[], env: NodeJS.ProcessEnv, urlFrom: (line: Record<string, unknown>) => string | null, route: (base: string, name: string) => string): Promise<Server> {
-  const child = spawn(process.execPath, argv, { env, stdio: ['ignore', 'pipe', 'inherit'] });
+/** A port free on 127.0.0.1 right now. */
+function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
-    let pending = '';
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`${argv.join(' ')} did not start`));
-    }, START_DEADLINE_MS);
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`${argv.join(' ')} exited with ${code}`));
-    });
-    child.stdout?.on('data', (chunk: Buffer) => {
-      pending += chunk.toString('utf8');
-      const lines = pending.split('\n');
-      pending = lines.pop() ?? '';
-      for (const line of lines) {
-        let url: string | null = null;
-        try {
-          url = urlFrom(JSON.parse(line) as Record<string, unknown>);
-        } catch {
-          // not a JSON line
-        }
-        if (url !== null) {
-          clearTimeout(timer);
-          child.stdout?.removeAllListeners('data');
-          child.stdout?.resume();
-          const base = url;
-          resolve({ url: (name) => route(base, name), child });
-        }
-      }
+    const probe = net.createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as net.AddressInfo;
+      probe.close(() => resolve(port));
     });
   });
 }
 
-function startFloor(commands: Record<string, { command: string[]; cwd: string }>): Promise<Server> {
-  return startServer(
-    [FLOOR, JSON.stringify(commands)],
-    process.env,
-    (line) => (typeof line.port === 'number' ? `http://127.0.0.1:${line.port}` : null),
-    (base, name) => `${base}/${name}`,
-  );
+/**
+ * Starts a server process on `port` and waits until it answers HTTP. Its stdout goes nowhere,
+ * so reading alyx's log lines costs this process (which also drives the load) nothing.
+ */
+async function startServer(argv: string[], env: NodeJS.ProcessEnv, port: number, route: (base: string, name: string) => string): Promise<Server> {
+  const child = spawn(process.execPath, argv, { env, stdio: ['ignore', 'ignore', 'inherit'] });
+  const base = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + START_DEADLINE_MS;
+  while (Date.now() < deadline && child.exitCode === null) {
+    try {
+      await fetch(`${base}/api/health`, { signal: AbortSignal.timeout(1000) });
+      return { url: (name) => route(base, name), child };
+    } catch {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+  child.kill('SIGKILL');
+  throw new Error(`${argv.join(' ')} did not start listening on ${base}`);
 }
 
-function startAlyx(project: string, pool: number, nodeOptions: string[] = []): Promise<Server> {
+async function startFloor(commands: Record<string, { command: string[]; cwd: string }>): Promise<Server> {
+  const port = await freePort();
+  return startServer([FLOOR, JSON.stringify(commands), String(port)], process.env, port, (base, name) => `${base}/${name}`);
+}
+
+async function startAlyx(project: string, pool: number, nodeOptions: string[] = []): Promise<Server> {
   const env = Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith('ALYX_')));
+  const port = await freePort();
   return startServer(
-    [...nodeOptions, ALYX, 'serve', '-C', project, '--host', '127.0.0.1', '--port', '0', '--log-format', 'json'],
+    [...nodeOptions, ALYX, 'serve', '-C', project, '--host', '127.0.0.1', '--port', String(port), '--log-format', 'json'],
     { ...env, ALYX_FUNCTIONS_POOL: String(pool) },
-    (line) => (typeof line.url === 'string' ? line.url : null),
+    port,
     (base, name) => `${base}/api/functions/${name}`,
   );
 }
