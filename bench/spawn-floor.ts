@@ -50,6 +50,8 @@ interface Measured {
   p50: number;
   p99: number;
   errors: number;
+  /** CPU time of the server process itself (not of the functions it starts) per request, ms. */
+  serverCpuMs: number;
 }
 
 const C_PROGRAM = `#include <stdio.h>
@@ -205,6 +207,7 @@ function cannon(url: string, load: Load, seconds: number): Promise<Measured> {
           p50: percentile(latencies, 50),
           p99: percentile(latencies, 99),
           errors: result.errors + result.non2xx + result.timeouts,
+          serverCpuMs: 0,
         });
       },
     );
@@ -218,7 +221,23 @@ function percentile(sorted: number[], p: number): number {
 
 async function measure(server: Server, name: string, load: Load): Promise<Measured> {
   await cannon(server.url(name), load, WARMUP_SECONDS);
-  return cannon(server.url(name), load, SECONDS);
+  const cpuBefore = processCpuMs(server.child.pid as number);
+  const measured = await cannon(server.url(name), load, SECONDS);
+  const requests = measured.rps * SECONDS;
+  return { ...measured, serverCpuMs: requests > 0 ? (processCpuMs(server.child.pid as number) - cpuBefore) / requests : NaN };
+}
+
+const CLOCK_TICKS = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
+
+/** User + system CPU time of one process (its own, not its children's), from /proc; 0 elsewhere. */
+function processCpuMs(pid: number): number {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
+  } catch {
+    return 0;
+  }
 }
 
 /** Share of alyx's sampled CPU time inside child_process spawn(), from a V8 CPU profile. */
@@ -320,6 +339,15 @@ async function main(): Promise<void> {
       for (const load of LOADS) {
         const get = (label: string): Measured => results.get(key(label, name, load)) as Measured;
         console.log(row(name, load, get('a'), get('b'), get('c')));
+      }
+    }
+    console.log('\nCPU time of the server process itself per request (the functions it starts excluded), ms:\n');
+    console.log('| function | concurrency | (a) floor | (b) alyx | (c) alyx + pool |');
+    console.log('| --- | --- | ---: | ---: | ---: |');
+    for (const name of names) {
+      for (const load of LOADS) {
+        const cpu = ['a', 'b', 'c'].map((label) => fmt((results.get(key(label, name, load)) as Measured).serverCpuMs, 2));
+        console.log(`| ${name} | ${load.label} | ${cpu.join(' | ')} |`);
       }
     }
     if (profileLine) console.log(`\n${profileLine}`);
