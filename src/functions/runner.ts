@@ -1,16 +1,20 @@
-import type { ChildProcess } from 'node:child_process';
-import spawn from 'cross-spawn';
+import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import crossSpawn from 'cross-spawn';
 import { AlyxError, ExecutionError, MemoryLimitExceededError, OutputTooLargeError, TimeoutError } from '../errors';
 import type { Logger } from '../logger';
 import { parseStdout, type FunctionResponse } from './protocol';
 import { groupMembers, groupResidentBytes, killGroup, signalGroup } from './process-group';
 
-/** One process to run under the protocol, with its limits. */
-export interface RunSpec {
+/** What to start for one invocation: fixed when the process starts. */
+export interface SpawnSpec {
   readonly command: string;
   readonly args: readonly string[];
   readonly cwd: string;
   readonly env: Readonly<Record<string, string>>;
+}
+
+/** One process to run under the protocol, with its limits. */
+export interface RunSpec extends SpawnSpec {
   /** The request document written to stdin, followed by EOF. */
   readonly payload: string;
   readonly timeoutMs: number;
@@ -46,11 +50,26 @@ const MEMORY_SAMPLE_MS = 50;
 const DRAIN_AFTER_EXIT_MS = 2000;
 
 /**
- * Spawns the process in its own process group, writes the request, reads stdout whole (up to
- * the cap), logs stderr line by line, and ends the whole tree on timeout, abort or overflow.
+ * Starts a function's process in its own process group (its leader), with three pipes.
+ * `command` is an absolute path resolved at discovery, so node's own spawn is enough: no
+ * PATH search or shebang parsing per invocation (cross-spawn only adds those on Windows).
+ */
+export function spawnFunctionProcess(spec: SpawnSpec): ChildProcess {
+  if (process.platform === 'win32') return crossSpawn(spec.command, [...spec.args], spawnOptions(spec));
+  return spawn(spec.command, spec.args, spawnOptions(spec));
+}
+
+function spawnOptions(spec: SpawnSpec): SpawnOptions {
+  return { cwd: spec.cwd, env: spec.env, stdio: ['pipe', 'pipe', 'pipe'], detached: true };
+}
+
+/**
+ * Spawns the process (or takes `started`, one a warm pool spawned with the same spec), writes
+ * the request, reads stdout whole (up to the cap), logs stderr line by line, and ends the
+ * whole tree on timeout, abort or overflow. The timeout counts from the request's write.
  * Resolves once the process and everything it left behind are gone; never rejects.
  */
-export function runProcess(spec: RunSpec): Promise<RunResult> {
+export function runProcess(spec: RunSpec, started?: ChildProcess): Promise<RunResult> {
   return new Promise<RunResult>((resolve) => {
     const chunks: Buffer[] = [];
     let outputBytes = 0;
@@ -64,12 +83,7 @@ export function runProcess(spec: RunSpec): Promise<RunResult> {
 
     let child: ChildProcess;
     try {
-      child = spawn(spec.command, [...spec.args], {
-        cwd: spec.cwd,
-        env: spec.env,
-        stdio: ['pipe', 'pipe', 'pipe'],
-        detached: true,
-      });
+      child = started ?? spawnFunctionProcess(spec);
     } catch (error) {
       resolve({ ok: false, error: startError(spec.command, error), stderrTail: '' });
       return;
