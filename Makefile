@@ -10,8 +10,11 @@ node_modules/.install-stamp: package.json package-lock.json
 
 install: node_modules/.install-stamp
 
+# dist/ is the compiled CLI; build/alyx runs it with nothing but Node (no npm, npx or tsx).
 build: install
 	$(NPM) run build
+	@mkdir -p build
+	install -m 755 bin/alyx.js build/alyx
 
 lint: install
 	$(NPM) run lint
@@ -21,7 +24,7 @@ test: build lint
 	$(NPM) test
 
 dev: build
-	node bin/alyx.js dev -C $(DEMO)
+	build/alyx dev -C $(DEMO)
 
 clean:
 	rm -rf dist build node_modules

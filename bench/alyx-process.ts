@@ -15,9 +15,11 @@ export async function startAlyx(
   command: 'dev' | 'serve',
   project: string,
   alsoWaitFor?: (entry: LogEntry) => boolean,
+  env: NodeJS.ProcessEnv = process.env,
 ): Promise<{ url: string; child: ChildProcess }> {
   const child = spawn(process.execPath, [ALYX, command, '-C', project, '-p', '0', '--host', '127.0.0.1', '--log-format', 'json'], {
     stdio: ['ignore', 'pipe', 'inherit'],
+    env,
   });
   let url = '';
   let seen = !alsoWaitFor;

@@ -24,6 +24,7 @@ const CONCURRENCY = Number(process.env.SOAK_CONCURRENCY ?? 32);
 const MAX_MS = Number(process.env.SOAK_MAX_SECONDS ?? 150) * 1000;
 const REQUEST_TIMEOUT_MS = 30_000;
 const MARKER = `soak-${randomUUID()}`;
+const ADMIN_TOKEN = randomUUID();
 
 /** One kind of request: what is sent, and the status and error code it must get. */
 interface Scenario {
@@ -126,8 +127,13 @@ function send(agent: http.Agent, url: URL, scenario: Scenario): Promise<Outcome>
   });
 }
 
-/** Function processes of this run still alive once `timeoutMs` has passed (or sooner, when none are). */
-async function orphansAfter(timeoutMs: number): Promise<number[]> {
+/**
+ * Function processes of this run still alive once `timeoutMs` has passed (or sooner, when none
+ * are). A reload first ends the warm processes (functions.pool) waiting for the next request.
+ */
+async function orphansAfter(url: string, timeoutMs: number): Promise<number[]> {
+  const reload = await fetch(`${url}/api/admin/reload`, { method: 'POST', headers: { Authorization: `Bearer ${ADMIN_TOKEN}` }, signal: AbortSignal.timeout(10_000) });
+  if (reload.status !== 200) throw new Error(`POST /api/admin/reload answered ${reload.status}`);
   const marked = (): number[] => processesWithEnv(`SOAK_MARKER=${MARKER}`);
   await waitFor(() => marked().length === 0, timeoutMs, 100);
   return marked();
@@ -155,7 +161,7 @@ function peakRssMb(pid: number): number {
 
 async function main(): Promise<void> {
   const project = writeProject();
-  const { url, child } = await startAlyx('serve', project);
+  const { url, child } = await startAlyx('serve', project, undefined, { ...process.env, ALYX_ADMIN_TOKEN: ADMIN_TOKEN });
   const target = new URL(url);
   const agent = new http.Agent({ keepAlive: true, maxSockets: CONCURRENCY });
   const outcomes: Outcome[] = [];
@@ -170,7 +176,7 @@ async function main(): Promise<void> {
     };
     await Promise.all(Array.from({ length: CONCURRENCY }, worker));
     const elapsedS = (performance.now() - started) / 1000;
-    const orphans = await orphansAfter(5000);
+    const orphans = await orphansAfter(url, 5000);
     const peakMb = peakRssMb(child.pid as number);
     const alyxCpu = cpuSeconds(child.pid as number);
 
@@ -178,7 +184,7 @@ async function main(): Promise<void> {
     const expected = new Set(answered.filter((outcome) => outcome.status === outcome.scenario.status && outcome.code === (outcome.scenario.code ?? null)));
     const lost = sent - answered.length;
     const latencies = answered.map((outcome) => outcome.ms).sort((a, b) => a - b);
-    console.log(`alyx soak: ${REQUESTS} requests at concurrency ${CONCURRENCY}; ${os.cpus().length} cores, node ${process.version}, functions.concurrency default (2 x cores)`);
+    console.log(`alyx soak: ${REQUESTS} requests at concurrency ${CONCURRENCY}; ${os.cpus().length} cores, node ${process.version}, functions.concurrency default (2 x cores), functions.pool default (1)`);
     console.log(`requests sent                ${sent}`);
     console.log(`answered                     ${answered.length}`);
     console.log(`answered as expected         ${expected.size}`);

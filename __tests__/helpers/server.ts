@@ -19,15 +19,28 @@ export interface RunningServer {
 
 const started = new Set<ChildProcess>();
 
+/** Signals the server's whole process group when it has one (a `command` such as make or npx). */
+function signal(child: ChildProcess, name: NodeJS.Signals): void {
+  try {
+    if (child.pid !== undefined && groupLeaders.has(child)) process.kill(-child.pid, name);
+    else child.kill(name);
+  } catch {
+    // already gone
+  }
+}
+const groupLeaders = new WeakSet<ChildProcess>();
+
 /** Ends every server a test started and did not stop: call it in afterEach. */
 export async function stopAllServers(): Promise<void> {
   await Promise.all(
     [...started].map(
       (child) =>
         new Promise<void>((resolve) => {
+          // A group may outlive its leader (make exited, the server it started did not).
+          if (groupLeaders.has(child)) signal(child, 'SIGKILL');
           if (child.exitCode !== null || child.signalCode !== null) return resolve();
           child.once('exit', () => resolve());
-          child.kill('SIGKILL');
+          signal(child, 'SIGKILL');
         }),
     ),
   );
@@ -37,6 +50,12 @@ export async function stopAllServers(): Promise<void> {
 export interface StartOptions {
   env?: NodeJS.ProcessEnv;
   timeoutMs?: number;
+  /**
+   * Runs this program with `args` exactly as given, in its own process group, instead of the
+   * built CLI with an ephemeral port: the port and the JSON log format then come from `env`.
+   */
+  command?: string;
+  cwd?: string;
 }
 
 /**
@@ -44,12 +63,17 @@ export interface StartOptions {
  * it listens. Rejects with its stderr if it exits first.
  */
 export function startServer(args: string[], options: StartOptions = {}): Promise<RunningServer> {
-  const child = spawn(process.execPath, [ALYX_BIN, ...args, '--port', '0', '--host', '127.0.0.1', '--log-format', 'json'], {
-    cwd: REPO_ROOT,
+  const [program, argv] = options.command
+    ? [options.command, args]
+    : [process.execPath, [ALYX_BIN, ...args, '--port', '0', '--host', '127.0.0.1', '--log-format', 'json']];
+  const child = spawn(program, argv, {
+    cwd: options.cwd ?? REPO_ROOT,
     env: options.env ?? cleanEnv(),
     stdio: ['ignore', 'pipe', 'pipe'],
+    detached: options.command !== undefined,
   });
   started.add(child);
+  if (options.command) groupLeaders.add(child);
   const lines: Array<Record<string, unknown>> = [];
   let stderr = '';
   let pending = '';
@@ -83,9 +107,9 @@ export function startServer(args: string[], options: StartOptions = {}): Promise
       }
       return lines.find(predicate) as Record<string, unknown>;
     },
-    async stop(signal = 'SIGTERM', timeoutMs = 15_000) {
-      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
-      const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    async stop(name = 'SIGTERM', timeoutMs = 15_000) {
+      if (child.exitCode === null && child.signalCode === null) signal(child, name);
+      const timer = setTimeout(() => signal(child, 'SIGKILL'), timeoutMs);
       const result = await exit;
       clearTimeout(timer);
       return result;
@@ -94,7 +118,7 @@ export function startServer(args: string[], options: StartOptions = {}): Promise
 
   return new Promise((resolve, reject) => {
     const deadline = setTimeout(() => {
-      child.kill('SIGKILL');
+      signal(child, 'SIGKILL');
       reject(new Error(`alyx did not start listening within ${options.timeoutMs ?? 15_000} ms:\n${stderr}`));
     }, options.timeoutMs ?? 15_000);
     const poll = setInterval(() => {

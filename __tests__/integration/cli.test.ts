@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { cleanEnv, runCli } from '../helpers/cli';
+import { ALYX_BIN, cleanEnv, runCli, runCommand } from '../helpers/cli';
 import { executable, makeProject, removeProject, type FixtureTree } from '../helpers/project';
 import { hasCommand, warnSkip } from '../helpers/tools';
 
@@ -204,6 +204,12 @@ describe('alyx list, invoke and build', () => {
       expect(help.stdout).toContain('invoke');
       expect((await runCli(['frobnicate'])).code).toBe(2);
       expect((await runCli(['list', '--colour'])).code).toBe(2);
+    });
+
+    it('a reader that stops reading (alyx list | true) ends it quietly, exit 0', async () => {
+      // `true` exits without reading, so every write alyx makes meets a closed pipe (EPIPE).
+      const piped = await runCommand('bash', ['-c', `set -o pipefail; "${process.execPath}" "${ALYX_BIN}" -C "${root}" list | true`]);
+      expect(piped).toMatchObject({ code: 0, stderr: '' });
     });
   });
 });

@@ -16,6 +16,7 @@ import { hasCommand, warnSkip } from '../helpers/tools';
  * whichever group or parent they ended up in.
  */
 const MARKER = `fault-${process.pid}-${Date.now()}`;
+const ADMIN_TOKEN = `admin-${MARKER}`;
 const MB = 1024 * 1024;
 
 const respond = (response: string): string => `console.log(JSON.stringify(${response}));`;
@@ -128,7 +129,7 @@ beforeAll(async () => {
   fs.mkdirSync(path.join(root, 'functions', 'm-fifo'));
   fs.writeFileSync(path.join(root, 'functions', 'm-fifo', 'index.js'), nodeFunction(respond('{ success: true }')));
   mkfifo(path.join(root, 'functions', 'm-fifo', 'manifest.yaml'));
-  server = await startServer(['serve', '-C', root, '--log-level', 'debug'], { env: cleanEnv() });
+  server = await startServer(['serve', '-C', root, '--log-level', 'debug'], { env: cleanEnv({ ALYX_ADMIN_TOKEN: ADMIN_TOKEN }) });
 });
 
 afterAll(async () => {
@@ -147,8 +148,18 @@ async function expectNoneMarked(marker: string, name?: string): Promise<void> {
   expect({ name, survivors: gone ? [] : processesWithEnv(...entries) }).toEqual({ name, survivors: [] });
 }
 
-/** No process of function `name` (of any, without a name) from the shared server is alive. */
-const expectNoSurvivors = (name?: string): Promise<void> => expectNoneMarked(MARKER, name);
+/**
+ * No process of function `name` (of any, without a name) from the shared server is alive. The
+ * server keeps a warm process per function (functions.pool): a reload ends those first, since a
+ * process waiting for the next request is no survivor of the last one.
+ */
+async function expectNoSurvivors(name?: string): Promise<void> {
+  if (server.child.exitCode === null && server.child.signalCode === null) {
+    const reload = await request(`${server.url}/api/admin/reload`, { method: 'POST', headers: { Authorization: `Bearer ${ADMIN_TOKEN}` } });
+    expect(reload.status).toBe(200);
+  }
+  await expectNoneMarked(MARKER, name);
+}
 
 /** The envelope of a success. */
 const success = (output: unknown, requestId: unknown = expect.any(String)) => ({

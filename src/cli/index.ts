@@ -102,11 +102,19 @@ function buildProgram(): Command {
 
 /** Runs the CLI. Sets process.exitCode rather than exiting, so logs flush. */
 export async function main(argv: string[]): Promise<void> {
+  ignoreClosedStdout();
   try {
     await buildProgram().parseAsync(argv);
   } catch (error) {
     process.exitCode = exitCodeFor(error);
   }
+}
+
+/** `alyx list | head`: a reader that stops reading is normal for a command-line tool, not a crash. */
+function ignoreClosedStdout(): void {
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EPIPE') throw error;
+  });
 }
 
 function exitCodeFor(error: unknown): number {

@@ -108,8 +108,10 @@ export function resolveConfig(options: ResolveOptions): AlyxConfig {
   assertValid(fromFlags, (keyPath) => flagNames.get(keyPath) ?? keyPath);
 
   const merged = deepMerge(deepMerge(structuredClone(file.values), fromEnv.values), fromFlags);
+  // Development keeps no warm processes unless functions.pool is set (the default is for production).
+  const poolAsked = isMapping(merged.functions) && merged.functions.pool !== undefined;
   validateAgainst('alyx', merged, true); // fills in the schema's defaults
-  return deepFreeze(toConfig(merged, { ...options, projectDir, env }, file.file, file.ignored));
+  return deepFreeze(toConfig(merged, { ...options, projectDir, env }, file.file, file.ignored, poolAsked));
 }
 
 /** Validates one layer, naming each problem by where it came from (a variable or a flag). */
@@ -128,6 +130,7 @@ function toConfig(
   options: ResolveOptions & { projectDir: string; env: NodeJS.ProcessEnv },
   configFile: string | null,
   ignoredKeys: string[],
+  poolAsked: boolean,
 ): AlyxConfig {
   const mode: Mode = options.mode ?? (raw.dev.enabled ? 'development' : 'production');
   const development = mode === 'development';
@@ -176,7 +179,7 @@ function toConfig(
       concurrency: functions.concurrency || 2 * os.availableParallelism(),
       queue: functions.queue,
       inheritEnv: functions.inherit_env,
-      pool: functions.pool,
+      pool: development && !poolAsked ? 0 : functions.pool,
     },
     runtimes,
     logging: { level: logging.level, format: logging.format ?? (development && options.isTTY ? 'pretty' : 'json') },

@@ -17,6 +17,8 @@ export interface DevLoopOptions {
   readonly logger: Logger;
   /** Re-discovers the functions and logs what changed. */
   readonly reload: (reason: string) => void;
+  /** Any file of a function changed (its warm processes run what they loaded at start). */
+  readonly onFunctionChange?: (name: string) => void;
 }
 
 const RELOAD_DEBOUNCE_MS = 100;
@@ -25,7 +27,7 @@ const RELOAD_DEBOUNCE_MS = 100;
  * SPEC §7: builds at startup what development runs from build output and is missing, then
  * (unless dev.watch is off) re-discovers and rebuilds as files change.
  */
-export async function startDevLoop({ config, registry, logger, reload }: DevLoopOptions): Promise<DevLoop> {
+export async function startDevLoop({ config, registry, logger, reload, onFunctionChange }: DevLoopOptions): Promise<DevLoop> {
   const builder = new DevBuilder({
     projectDir: config.projectDir,
     logger,
@@ -52,6 +54,7 @@ export async function startDevLoop({ config, registry, logger, reload }: DevLoop
         }, RELOAD_DEBOUNCE_MS);
       },
       onBuildInput: (name) => builder.schedule(name),
+      onFunctionChange,
       onError: (error) => logger.warn({ err: error }, 'file watcher error'),
     });
     await watcher.start();

@@ -19,6 +19,8 @@ export interface WatcherOptions {
   readonly onStructureChange: () => void;
   /** A file matching the function's build.watch changed. */
   readonly onBuildInput: (name: string) => void;
+  /** Any file of the function changed, was added or removed. */
+  readonly onFunctionChange?: (name: string) => void;
   readonly onError: (error: unknown) => void;
 }
 
@@ -81,6 +83,7 @@ export class FunctionWatcher {
     }
     const [name, ...rest] = relative.split(path.sep);
     const inFunction = rest.join('/');
+    this.#options.onFunctionChange?.(name);
     if (event !== 'change' || DEFINITION_FILES.has(inFunction)) this.#options.onStructureChange();
     if ((event === 'add' || event === 'change') && inFunction !== '' && this.#isBuildInput(name, inFunction)) {
       this.#options.onBuildInput(name);

@@ -46,6 +46,7 @@ export async function runBuild(fn: FunctionDef, options: BuildOptions): Promise<
     if (!problem && !fs.existsSync(build.output)) {
       problem = `the build finished but did not produce ${path.relative(fn.dir, build.output)} (build.output)`;
     }
+    if (problem) problem += uninstalledDependenciesHint(fn.dir, options.projectDir);
     const restored = problem !== null && backup !== null && restoreIfChanged(backup, build.output);
     return { ok: problem === null, durationMs: elapsed(), problem, log: run.log, restored };
   } finally {
@@ -100,6 +101,23 @@ function spawnBuild(
       else done(code === 0 ? null : `"${[command, ...args].join(' ')}" exited with code ${code}`);
     });
   });
+}
+
+/**
+ * The usual reason a fresh clone's build fails: the function declares npm dependencies (its
+ * esbuild, tsc) that nobody installed yet. Returns what to do, or '' when that is not the case.
+ */
+function uninstalledDependenciesHint(dir: string, projectDir: string): string {
+  let manifest: { dependencies?: object; devDependencies?: object };
+  try {
+    manifest = JSON.parse(fs.readFileSync(path.join(dir, 'package.json'), 'utf8')) as typeof manifest;
+  } catch {
+    return '';
+  }
+  const declared = Object.keys({ ...manifest.dependencies, ...manifest.devDependencies }).length > 0;
+  if (!declared || fs.existsSync(path.join(dir, 'node_modules'))) return '';
+  const where = path.relative(projectDir, dir) || '.';
+  return `; its package.json declares dependencies but ${where}/node_modules is missing: run "npm install" in ${where}, then build again`;
 }
 
 /** Copies the current output aside; null when there is none. */

@@ -15,6 +15,8 @@ export interface FunctionDescription {
   timeout_ms: number;
   /** The command line alyx spawns (absolute program path first); null when not ready. */
   command: string[] | null;
+  /** The interpreter found on PATH when it is a shim (pyenv, asdf, volta) that alyx resolved to `command[0]`. */
+  shim?: string;
 }
 
 export function describeFunction({ def, plan }: RegisteredFunction, config: AlyxConfig): FunctionDescription {
@@ -29,6 +31,7 @@ export function describeFunction({ def, plan }: RegisteredFunction, config: Alyx
     command: plan.command ? [plan.command, ...plan.args] : null,
   };
   if (plan.message) description.message = plan.message;
+  if (plan.shim) description.shim = plan.shim;
   return description;
 }
 

@@ -17,6 +17,8 @@ export interface ExecutionPlan {
   readonly file: string | null;
   /** Absolute path of the program to spawn; null when not ready. */
   readonly command: string | null;
+  /** The interpreter as found on PATH, when it is a shim that `command` resolves; otherwise null. */
+  readonly shim?: string | null;
   readonly args: readonly string[];
 }
 
@@ -26,6 +28,8 @@ export interface PlanContext {
   readonly projectDir: string;
   readonly runtimes: AlyxConfig['runtimes'];
   findExecutable(command: string, baseDir: string): string | null;
+  /** The real executable behind an interpreter found on PATH (a version manager's shim); default: itself. */
+  realInterpreter?(found: string, selfPathArgs: readonly string[] | undefined): string;
   exists(file: string): boolean;
   isExecutable(file: string): boolean;
   /** file: URL of the TypeScript loader alyx ships, passed to node with --import. */
@@ -71,10 +75,11 @@ function throughInterpreter(
   const override = context.runtimes[runtime];
   const local = spec.localInterpreter ? path.join(fn.dir, spec.localInterpreter) : null;
   const command = local && context.isExecutable(local) ? local : (override?.command ?? spec.command);
-  const resolved = context.findExecutable(command, context.projectDir);
-  if (!resolved) {
+  const found = context.findExecutable(command, context.projectDir);
+  if (!found) {
     return notReady('runtime_missing', `${command} was not found: ${spec.installHint}`, from, file);
   }
+  const resolved = context.realInterpreter?.(found, spec.selfPathArgs) ?? found;
   const args = [...(override?.args ?? spec.args)];
   if (spec.typeScriptExtensions?.includes(path.extname(file))) {
     if (!context.typeScriptLoader) {
@@ -83,7 +88,8 @@ function throughInterpreter(
     args.unshift('--import', context.typeScriptLoader);
   }
   args.push(spec.target === 'folder' ? '.' : file);
-  return { status: 'ready', message: null, exec: 'interpreter', from, file, command: resolved, args };
+  const shim = resolved === found ? null : found;
+  return { status: 'ready', message: null, exec: 'interpreter', from, file, command: resolved, args, ...(shim ? { shim } : {}) };
 }
 
 function notReady(

@@ -5,12 +5,15 @@ import type { Logger } from '../logger';
 import { buildFunctionEnv } from './environment';
 import { encodeRequest, type FunctionErrorBody } from './protocol';
 import { ConcurrencyLimiter } from './limiter';
+import type { ProcessPool } from './pool';
 import type { FunctionRegistry, FunctionSnapshot, RegisteredFunction } from './registry';
-import { runProcess, type RunResult } from './runner';
+import { runProcess, type RunResult, type SpawnSpec } from './runner';
 
 export interface InvokerHooks {
   /** Development: an invocation of a function that runs its build output waits for its build. */
   readonly waitForBuild?: (name: string) => Promise<void>;
+  /** Warm processes (the server's); without one every invocation spawns its own process. */
+  readonly pool?: ProcessPool;
 }
 
 export interface InvokeOptions {
@@ -53,6 +56,8 @@ export class Invoker {
   readonly #processEnv: NodeJS.ProcessEnv;
   readonly #limiter: ConcurrencyLimiter;
   readonly #hooks: InvokerHooks;
+  /** Per discovered definition: what to spawn, environment included (it only changes on reload). */
+  readonly #spawnSpecs = new WeakMap<RegisteredFunction, SpawnSpec>();
   #baseUrl: string;
 
   constructor(
@@ -130,44 +135,67 @@ export class Invoker {
     });
   }
 
-  #run(
-    { def, plan }: RegisteredFunction,
+  async #run(
+    registered: RegisteredFunction,
     snapshot: FunctionSnapshot,
     requestId: string,
     input: Record<string, unknown>,
     signal: AbortSignal | undefined,
   ): Promise<RunResult> {
+    const { def } = registered;
     const name = def.name;
-    return runProcess({
-      command: plan.command as string,
-      args: plan.args,
-      cwd: def.dir,
-      env: buildFunctionEnv({
-        mode: this.#config.mode,
-        functionName: name,
-        inheritEnv: this.#config.functions.inheritEnv,
-        processEnv: this.#processEnv,
-        dotenv: snapshot.dotenv,
-        configEnv: this.#config.functions.env,
-        manifestEnv: def.env,
-      }),
-      payload: encodeRequest({
-        request_id: requestId,
-        function: name,
-        input,
-        context: {
-          auth: null,
-          env: { ...this.#config.functions.env, ...def.env },
-          alyx_url: this.#baseUrl,
-          internal_token: randomBytes(32).toString('hex'),
+    const spawnSpec = this.#spawnSpec(registered, snapshot);
+    const lease = this.#hooks.pool?.acquire(name, registered, def.pool ?? this.#config.functions.pool, () => spawnSpec);
+    try {
+      return await runProcess(
+        {
+          ...spawnSpec,
+          // Written now, to a fresh or a warm process alike: the request id and token are this invocation's.
+          payload: encodeRequest({
+            request_id: requestId,
+            function: name,
+            input,
+            context: {
+              auth: null,
+              env: { ...this.#config.functions.env, ...def.env },
+              alyx_url: this.#baseUrl,
+              internal_token: randomBytes(32).toString('hex'),
+            },
+          }),
+          timeoutMs: def.timeoutMs ?? this.#config.functions.timeoutMs,
+          maxOutputBytes: this.#config.functions.maxOutputBytes,
+          signal,
+          logger: this.#logger.child({ function: name, request_id: requestId }),
         },
-      }),
-      timeoutMs: def.timeoutMs ?? this.#config.functions.timeoutMs,
-      maxOutputBytes: this.#config.functions.maxOutputBytes,
-      memoryLimitBytes: def.memoryBytes ?? this.#config.functions.memoryLimitBytes,
-      signal,
-      logger: this.#logger.child({ function: name, request_id: requestId }),
-    });
+        lease?.child ?? undefined,
+      );
+    } finally {
+      lease?.release();
+    }
+  }
+
+  #spawnSpec(registered: RegisteredFunction, snapshot: FunctionSnapshot): SpawnSpec {
+    let spec = this.#spawnSpecs.get(registered);
+    if (!spec) {
+      const { def, plan } = registered;
+      spec = {
+        command: plan.command as string,
+        args: plan.args,
+        cwd: def.dir,
+        env: buildFunctionEnv({
+          mode: this.#config.mode,
+          functionName: def.name,
+          inheritEnv: this.#config.functions.inheritEnv,
+          processEnv: this.#processEnv,
+          dotenv: snapshot.dotenv,
+          configEnv: this.#config.functions.env,
+          manifestEnv: def.env,
+        }),
+        memoryLimitBytes: def.memoryBytes ?? this.#config.functions.memoryLimitBytes,
+      };
+      this.#spawnSpecs.set(registered, spec);
+    }
+    return spec;
   }
 }
 

@@ -7,6 +7,7 @@ import { readSettingsFile } from '../config/settings-file';
 import { discoverFunctions } from './discovery';
 import { planExecution, type ExecutionPlan } from './entrypoint';
 import { ExecutableFinder, isExecutableFile } from './executables';
+import { realInterpreter } from './interpreter-path';
 import type { FunctionDef } from './types';
 
 export interface RegisteredFunction {
@@ -43,6 +44,7 @@ export function loadSnapshot(config: AlyxConfig, env: NodeJS.ProcessEnv = proces
     projectDir: config.projectDir,
     runtimes: config.runtimes,
     findExecutable: (command: string, baseDir: string) => finder.find(command, baseDir),
+    realInterpreter: (found: string, selfPathArgs: readonly string[] | undefined) => realInterpreter(found, selfPathArgs, config.projectDir),
     exists: (file: string) => fs.existsSync(file),
     isExecutable: isExecutableFile,
     typeScriptLoader: findTypeScriptLoader(),

@@ -1,5 +1,5 @@
-import type { ChildProcess } from 'node:child_process';
-import spawn from 'cross-spawn';
+import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import crossSpawn from 'cross-spawn';
 import { AlyxError, ExecutionError, MemoryLimitExceededError, OutputTooLargeError, TimeoutError } from '../errors';
 import type { Logger } from '../logger';
 import { endEscaped, findLeftovers, invocationProcesses, INVOCATION_VARIABLE, newInvocationTag, type Invocation, type Leftovers } from './leftovers';
@@ -7,18 +7,22 @@ import { heapWasExhausted, withHeapCap } from './heap-cap';
 import { parseStdout, type FunctionResponse } from './protocol';
 import { killGroup, readProcess, residentBytes, signalGroup } from './process-group';
 
-/** One process to run under the protocol, with its limits. */
-export interface RunSpec {
+/** What to start for one invocation: fixed when the process starts. */
+export interface SpawnSpec {
   readonly command: string;
   readonly args: readonly string[];
   readonly cwd: string;
   readonly env: Readonly<Record<string, string>>;
+  /** Cap on the resident memory of the whole process tree; 0 = none. V8 gets its heap limit from it at start. */
+  readonly memoryLimitBytes?: number;
+}
+
+/** One process to run under the protocol, with its limits. */
+export interface RunSpec extends SpawnSpec {
   /** The request document written to stdin, followed by EOF. */
   readonly payload: string;
   readonly timeoutMs: number;
   readonly maxOutputBytes: number;
-  /** Cap on the resident memory of the whole process tree; 0 = none. */
-  readonly memoryLimitBytes?: number;
   /** Aborting ends the process tree; an AlyxError given as the reason becomes the result. */
   readonly signal?: AbortSignal;
   /** A child logger that already carries the function name and request id. */
@@ -54,11 +58,33 @@ const MEMORY_SAMPLE_MS = 50;
 const DRAIN_AFTER_EXIT_MS = 2000;
 
 /**
- * Spawns the process in its own process group, writes the request, reads stdout whole (up to
- * the cap), logs stderr line by line, and ends the whole tree on timeout, abort or overflow.
+ * Starts a function's process in its own process group (its leader), with three pipes.
+ * `command` is an absolute path resolved at discovery, so node's own spawn is enough: no
+ * PATH search or shebang parsing per invocation (cross-spawn only adds those on Windows).
+ */
+export function spawnFunctionProcess(spec: SpawnSpec): ChildProcess {
+  const tag = newInvocationTag();
+  const options: SpawnOptions = {
+    cwd: spec.cwd,
+    env: { ...withHeapCap(spec.env, spec.memoryLimitBytes ?? 0), [INVOCATION_VARIABLE]: tag },
+    stdio: ['pipe', 'pipe', 'pipe'],
+    detached: true,
+  };
+  const child = process.platform === 'win32' ? crossSpawn(spec.command, [...spec.args], options) : spawn(spec.command, spec.args, options);
+  if (child.pid !== undefined) startedProcesses.set(child, { pid: child.pid, startTicks: readProcess(child.pid)?.startTicks ?? 0, tag });
+  return child;
+}
+
+/** Each started process's tag and start, to find later what it left behind (see leftovers). */
+const startedProcesses = new WeakMap<ChildProcess, Invocation>();
+
+/**
+ * Spawns the process (or takes `started`, one a warm pool spawned with the same spec), writes
+ * the request, reads stdout whole (up to the cap), logs stderr line by line, and ends the
+ * whole tree on timeout, abort or overflow. The timeout counts from the request's write.
  * Resolves once the process and everything it left behind are gone; never rejects.
  */
-export function runProcess(spec: RunSpec): Promise<RunResult> {
+export function runProcess(spec: RunSpec, started?: ChildProcess): Promise<RunResult> {
   return new Promise<RunResult>((resolve) => {
     const chunks: Buffer[] = [];
     let outputBytes = 0;
@@ -72,26 +98,20 @@ export function runProcess(spec: RunSpec): Promise<RunResult> {
     const memoryLimit = spec.memoryLimitBytes ?? 0;
     let peakMemory = 0;
 
-    if (spec.signal?.aborted) {
+    if (spec.signal?.aborted && !started) {
       // Cancelled while it waited (client gone, shutdown): nothing is spawned.
       resolve({ ok: false, error: abortError(spec.signal), stderrTail: '' });
       return;
     }
-    const tag = newInvocationTag();
     let child: ChildProcess;
     try {
-      child = spawn(spec.command, [...spec.args], {
-        cwd: spec.cwd,
-        env: { ...withHeapCap(spec.env, memoryLimit), [INVOCATION_VARIABLE]: tag },
-        stdio: ['pipe', 'pipe', 'pipe'],
-        detached: true,
-      });
+      child = started ?? spawnFunctionProcess(spec);
     } catch (error) {
       resolve({ ok: false, error: startError(spec.command, error), stderrTail: '' });
       return;
     }
 
-    const invocation: Invocation | null = child.pid === undefined ? null : { pid: child.pid, startTicks: readProcess(child.pid)?.startTicks ?? 0, tag };
+    const invocation = startedProcesses.get(child) ?? null;
     if (invocation) runningGroups.set(invocation.pid, invocation);
     /** Ends what the function left running and logs it; the group's own members are not news while alyx is ending it. */
     const endLeftovers = (leftovers: Leftovers, groupIsNews: boolean): void => {

@@ -15,6 +15,8 @@ export interface RuntimeSpec {
   /** Entry extensions that need alyx's TypeScript loader. */
   readonly typeScriptExtensions?: readonly string[];
   readonly installHint: string;
+  /** Arguments that make the interpreter print its own executable's path (to see through shims). */
+  readonly selfPathArgs?: readonly string[];
 }
 
 const JS_OUTPUT = ['.js', '.mjs', '.cjs'];
@@ -28,6 +30,7 @@ export const RUNTIME_TABLE: Readonly<Record<RuntimeName, RuntimeSpec>> = {
     outputExtensions: JS_OUTPUT,
     typeScriptExtensions: ['.ts', '.mts', '.cts'],
     installHint: 'install Node.js (https://nodejs.org) or add it to PATH',
+    selfPathArgs: ['-p', 'process.execPath'],
   },
   deno: {
     command: 'deno',
@@ -36,6 +39,7 @@ export const RUNTIME_TABLE: Readonly<Record<RuntimeName, RuntimeSpec>> = {
     entryFiles: ['mod.ts', 'main.ts', 'index.ts', 'index.tsx', 'index.js', 'index.mjs'],
     outputExtensions: JS_OUTPUT,
     installHint: "install deno or add it to the project's devDependencies (npm install --save-dev deno)",
+    selfPathArgs: ['eval', 'console.log(Deno.execPath())'],
   },
   bun: {
     command: 'bun',
@@ -44,6 +48,7 @@ export const RUNTIME_TABLE: Readonly<Record<RuntimeName, RuntimeSpec>> = {
     entryFiles: ['index.tsx', 'index.ts', 'index.js', 'index.mjs', 'index.cjs', 'mod.ts', 'main.ts'],
     outputExtensions: JS_OUTPUT,
     installHint: "install bun or add it to the project's devDependencies (npm install --save-dev bun)",
+    selfPathArgs: ['-e', 'console.log(process.execPath)'],
   },
   python: {
     command: 'python3',
@@ -53,6 +58,7 @@ export const RUNTIME_TABLE: Readonly<Record<RuntimeName, RuntimeSpec>> = {
     outputExtensions: ['.py'],
     localInterpreter: '.venv/bin/python',
     installHint: 'install Python 3 (python3 on PATH), or set runtimes.python.command in alyx.yaml',
+    selfPathArgs: ['-c', 'import sys; print(sys.executable)'],
   },
   go: {
     command: 'go',

@@ -2,6 +2,7 @@ import type { AddressInfo } from 'node:net';
 import type { AlyxConfig } from '../config/resolve';
 import { ServerStartError, ShuttingDownError } from '../errors';
 import { Invoker } from '../functions/invoker';
+import { ProcessPool } from '../functions/pool';
 import { diffSnapshots, FunctionRegistry, loadSnapshot, type FunctionSnapshot } from '../functions/registry';
 import { killAllRunningGroups } from '../functions/runner';
 import { startDevLoop } from '../dev/dev-loop';
@@ -42,13 +43,19 @@ export async function runServer(options: RunServerOptions): Promise<void> {
 
   let shuttingDown = false;
   const inflight = new InflightInvocations();
+  const pool = new ProcessPool({ logger });
   const reload = (reason: string): number => {
     const previous = registry.reload();
+    // Warm processes were started from the previous definitions and environment.
+    void pool.drain(reason);
     logChanges(logger, previous, registry.snapshot, reason);
     return registry.snapshot.functions.size;
   };
-  const devLoop = config.mode === 'development' ? await startDevLoop({ config, registry, logger, reload }) : null;
-  const invoker = new Invoker(config, registry, logger, env, { waitForBuild: devLoop?.waitForBuild });
+  const devLoop =
+    config.mode === 'development'
+      ? await startDevLoop({ config, registry, logger, reload, onFunctionChange: (name) => void pool.drainFunction(name, 'its files changed') })
+      : null;
+  const invoker = new Invoker(config, registry, logger, env, { waitForBuild: devLoop?.waitForBuild, pool });
   const context: ServerContext = {
     config,
     registry,
@@ -73,7 +80,7 @@ export async function runServer(options: RunServerOptions): Promise<void> {
       logger.info({ signal, running: inflight.size }, `${signal}: shutting down, ${inflight.size} invocation(s) running`);
       server.close();
       server.closeIdleConnections();
-      await devLoop?.close();
+      await Promise.all([devLoop?.close(), pool.close()]);
       if (!(await inflight.waitForAll(config.server.shutdownTimeoutMs))) {
         logger.warn({ running: inflight.size }, `ending ${inflight.size} invocation(s) still running after server.shutdown_timeout`);
         inflight.abortAll(new ShuttingDownError());

@@ -112,6 +112,14 @@ describe('defaults', () => {
     expect(prod.server.cors.enabled).toBe(true);
   });
 
+  it('functions.pool: 1 in production, 0 in development unless alyx.yaml or the environment sets it', () => {
+    expect(resolve(undefined, { mode: 'production' }).functions.pool).toBe(1);
+    expect(resolve(undefined, { mode: 'development' }).functions.pool).toBe(0);
+    expect(resolve('functions: { pool: 2 }\n', { mode: 'development' }).functions.pool).toBe(2);
+    expect(resolve(undefined, { mode: 'development', env: { ALYX_FUNCTIONS_POOL: '1' } }).functions.pool).toBe(1);
+    expect(resolve('functions: { pool: 0 }\n', { mode: 'production' }).functions.pool).toBe(0);
+  });
+
   it('functions.concurrency 0 means 2 x CPU cores; any other number is kept', () => {
     expect(resolve('functions: { concurrency: 0 }\n').functions.concurrency).toBe(2 * os.availableParallelism());
     expect(resolve('functions: { concurrency: 3 }\n').functions.concurrency).toBe(3);

@@ -311,3 +311,21 @@ describe('invalid functions stay invalid', () => {
     });
   });
 });
+
+describe('interpreter shims', () => {
+  it('runs the real executable behind a shim, asking with the runtime\'s self-path arguments, and names the shim', () => {
+    const asked: Array<[string, readonly string[] | undefined]> = [];
+    const world = {
+      ...context({ mode: 'production' }),
+      realInterpreter(found: string, selfPathArgs: readonly string[] | undefined) {
+        asked.push([found, selfPathArgs]);
+        return found === '/usr/bin/python3' ? '/opt/python/3.12/bin/python3' : found;
+      },
+    };
+    const python = planExecution(fn('python', 'index.py'), world);
+    expect([python.command, python.shim]).toEqual(['/opt/python/3.12/bin/python3', '/usr/bin/python3']);
+    expect(asked).toEqual([['/usr/bin/python3', ['-c', 'import sys; print(sys.executable)']]]);
+    const node = planExecution(fn('node', 'index.js'), world);
+    expect([node.command, node.shim]).toEqual(['/usr/bin/node', undefined]);
+  });
+});

@@ -31,4 +31,6 @@ export async function listCommand(options: ListOptions): Promise<void> {
   process.stdout.write(`${formatTable(['NAME', 'RUNTIME', 'STATUS', 'ENTRY', 'RUNS'], rows)}\n`);
   const ready = body.functions.filter((fn) => fn.status === 'ready').length;
   process.stdout.write(`\n${ready} of ${body.count} ready\n`);
+  const shims = new Map(body.functions.filter((fn) => fn.shim && fn.command).map((fn) => [fn.shim as string, (fn.command as string[])[0]]));
+  for (const [shim, real] of shims) process.stdout.write(`${shim} is a shim: alyx runs ${real}\n`);
 }

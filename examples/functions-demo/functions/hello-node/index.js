@@ -7,7 +7,12 @@ process.stdin.on('end', () => {
   console.log(
     JSON.stringify({
       success: true,
-      output: { message: `Hello, ${name}! (from Node.js)`, runtime: 'node', ran_from: 'source', mode: process.env.ALYX_MODE },
+      output: {
+        message: `Hello, ${name}! (from Node.js)`,
+        runtime: 'node',
+        ran_from: 'source',
+        mode: process.env.ALYX_MODE,
+      },
     }),
   );
 });

@@ -1,0 +1,287 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { resolveConfig } from '../../src/config/resolve';
+import { Invoker } from '../../src/functions/invoker';
+import { ProcessPool } from '../../src/functions/pool';
+import { FunctionRegistry, loadSnapshot } from '../../src/functions/registry';
+import { cleanEnv } from '../helpers/cli';
+import { captureLogs } from '../helpers/logs';
+import { isAlive, waitFor } from '../helpers/processes';
+import { makeProject, removeProject, writeTree } from '../helpers/project';
+import { request, startServer, stopAllServers, type RunningServer } from '../helpers/server';
+
+/**
+ * `warm` notes every process start in spawned.log and every run in ran.log, in the project
+ * folder (outside the function's folder, whose changes end warm processes in development). While the file
+ * `early` holds a positive count it writes a line before reading its request (and counts down).
+ */
+const WARM_FUNCTION = `
+const fs = require('node:fs');
+process.chdir('../..');
+fs.appendFileSync('spawned.log', process.pid + '\\n');
+try {
+  const left = Number(fs.readFileSync('early', 'utf8'));
+  if (left > 0) { fs.writeFileSync('early', String(left - 1)); console.log('too early'); }
+} catch {}
+let data = '';
+process.stdin.on('data', (chunk) => (data += chunk));
+process.stdin.on('end', () => {
+  const request = JSON.parse(data);
+  fs.appendFileSync('ran.log', request.request_id + ' ' + process.pid + '\\n');
+  const answer = () => console.log(JSON.stringify({ success: true, output: {
+    pid: process.pid, request_id: request.request_id, token: request.context.internal_token, input: request.input } }));
+  if (request.input.ms) setTimeout(answer, Number(request.input.ms)); else answer();
+});
+`;
+
+let root: string;
+const dir = (): string => path.join(root, 'functions', 'warm');
+const lines = (file: string): string[] => {
+  try {
+    return fs.readFileSync(path.join(root, file), 'utf8').split('\n').filter(Boolean);
+  } catch {
+    return [];
+  }
+};
+const spawned = (): number[] => lines('spawned.log').map(Number);
+const ran = (): Array<{ id: string; pid: number }> => lines('ran.log').map((line) => ({ id: line.split(' ')[0], pid: Number(line.split(' ')[1]) }));
+/** Processes of `warm` alive and not (yet) given a request. */
+const waiting = (): number[] => {
+  const used = new Set(ran().map((entry) => entry.pid));
+  return spawned().filter((pid) => !used.has(pid) && isAlive(pid));
+};
+
+beforeEach(() => {
+  root = makeProject({ 'functions/warm/index.js': WARM_FUNCTION });
+});
+afterEach(async () => {
+  await stopAllServers();
+  for (const pid of spawned()) if (isAlive(pid)) process.kill(pid, 'SIGKILL');
+  removeProject(root);
+});
+
+const serve = (env: NodeJS.ProcessEnv = {}, command = 'serve'): Promise<RunningServer> => startServer([command, '-C', root], { env: cleanEnv(env) });
+const invoke = (server: RunningServer, input: Record<string, unknown> = {}) =>
+  request(`${server.url}/api/functions/warm`, { method: 'POST', body: JSON.stringify(input) });
+
+/** Waits until exactly `count` processes wait, and returns them. */
+async function waitingExactly(count: number, timeoutMs = 10_000): Promise<number[]> {
+  if (!(await waitFor(() => waiting().length === count, timeoutMs))) {
+    throw new Error(`expected ${count} waiting process(es), have ${waiting().length}; spawned ${spawned().join(',')}`);
+  }
+  return waiting();
+}
+
+describe('the warm pool in production (functions.pool default 1)', () => {
+  it('answers from a warm process with a fresh request id and token; no request runs twice or is lost', async () => {
+    const server = await serve();
+    const first = await invoke(server, { n: 0 });
+    expect(first.status).toBe(200);
+    const [warm] = await waitingExactly(1);
+
+    const second = await invoke(server, { n: 1 });
+    expect(second.status).toBe(200);
+    expect(second.body.output.pid).toBe(warm);
+    expect(second.body.output.request_id).toBe(second.body.request_id);
+    expect(second.body.output.request_id).not.toBe(first.body.output.request_id);
+    expect(second.body.output.token).toMatch(/^[0-9a-f]{64}$/);
+    expect(second.body.output.token).not.toBe(first.body.output.token);
+    expect(second.body.output.input).toEqual({ n: 1 });
+
+    const sequential = [];
+    for (let n = 2; n < 12; n++) sequential.push(await invoke(server, { n }));
+    const concurrent = await Promise.all(Array.from({ length: 10 }, (_, i) => invoke(server, { n: 12 + i })));
+    const all = [first, second, ...sequential, ...concurrent];
+    expect(all.map((response) => response.status)).toEqual(all.map(() => 200));
+    expect(all.map((response) => response.body.output.input.n).sort((a, b) => a - b)).toEqual(Array.from({ length: 22 }, (_, i) => i));
+
+    const runs = ran();
+    expect(runs).toHaveLength(22);
+    expect(new Set(runs.map((entry) => entry.id)).size).toBe(22);
+    expect(new Set(runs.map((entry) => entry.pid)).size).toBe(22); // one process per invocation
+    expect(runs.map((entry) => entry.id).sort()).toEqual(all.map((response) => response.body.request_id).sort());
+  });
+
+  it('counts the timeout from the request, not from the start of the waiting process', async () => {
+    writeTree(root, { 'functions/warm/manifest.yaml': 'timeout: 1s\n' });
+    const server = await serve();
+    expect((await invoke(server)).status).toBe(200);
+    const [warm] = await waitingExactly(1);
+    await new Promise((resolve) => setTimeout(resolve, 1500)); // longer than the timeout
+    const response = await invoke(server, { ms: 100 });
+    expect([response.status, response.body.output?.pid]).toEqual([200, warm]);
+
+    const late = await invoke(server, { ms: 5000 });
+    expect([late.status, late.body.error.code]).toEqual([504, 'TIMEOUT']);
+    const timedOut = ran().find((entry) => entry.id === late.body.request_id)?.pid as number;
+    expect(await waitFor(() => !isAlive(timedOut), 3000)).toBe(true);
+  });
+
+  it('replaces a waiting process that exits', async () => {
+    const server = await serve();
+    await invoke(server);
+    const [warm] = await waitingExactly(1);
+    process.kill(warm, 'SIGKILL');
+    await server.waitForLog((line) => String(line.msg).startsWith('discarded a warm process') && String(line.reason).includes('exited while waiting'));
+    const [replacement] = await waitingExactly(1);
+    expect(replacement).not.toBe(warm);
+    const response = await invoke(server);
+    expect([response.status, response.body.output.pid]).toEqual([200, replacement]);
+  });
+
+  it('discards a waiting process that writes before it has its request', async () => {
+    const server = await serve();
+    await invoke(server);
+    const [warm] = await waitingExactly(1);
+    fs.writeFileSync(path.join(root, 'early'), '1');
+    process.kill(warm, 'SIGKILL');
+    await server.waitForLog((line) => String(line.reason).includes('wrote output before it had its request'));
+    const [clean] = await waitingExactly(1);
+    const chatty = spawned()[spawned().indexOf(warm) + 1];
+    expect(chatty).not.toBe(clean);
+    expect(await waitFor(() => !isAlive(chatty), 3000)).toBe(true);
+    const response = await invoke(server);
+    expect([response.status, response.body.output.pid]).toEqual([200, clean]);
+    expect(response.body.logs).toEqual([]);
+  });
+
+  it('stops pooling a function whose waiting processes keep failing, and still answers', async () => {
+    fs.writeFileSync(path.join(root, 'early'), '1000');
+    const server = await serve();
+    await invoke(server);
+    await server.waitForLog((line) => String(line.msg).includes('is no longer kept warm'));
+    fs.writeFileSync(path.join(root, 'early'), '0');
+    const before = spawned().length;
+    const response = await invoke(server);
+    expect(response.status).toBe(200);
+    expect(spawned().length).toBe(before + 1); // its own process, and no replacement
+  });
+
+  it('grows to the recent concurrency, within the cap', async () => {
+    writeTree(root, { 'functions/warm/manifest.yaml': 'pool: 3\n' });
+    const server = await serve();
+    await Promise.all(Array.from({ length: 5 }, () => invoke(server, { ms: 300 })));
+    await waitingExactly(3);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(waiting()).toHaveLength(3);
+  });
+
+  it.each([
+    ['functions.pool: 0', { ALYX_FUNCTIONS_POOL: '0' }, {}],
+    ['manifest pool: 0', {}, { 'functions/warm/manifest.yaml': 'pool: 0\n' }],
+  ])('%s disables it', async (_what, env, files) => {
+    writeTree(root, files);
+    const server = await serve(env);
+    for (let n = 0; n < 3; n++) expect((await invoke(server)).status).toBe(200);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(spawned()).toHaveLength(3);
+  });
+});
+
+describe('the pool drains', () => {
+  it('on SIGHUP, and refills on the next invocation', async () => {
+    const server = await serve();
+    await invoke(server);
+    const [warm] = await waitingExactly(1);
+    server.child.kill('SIGHUP');
+    expect(await waitFor(() => !isAlive(warm), 5000)).toBe(true);
+    expect((await invoke(server)).status).toBe(200);
+    await waitingExactly(1);
+  });
+
+  it('on POST /api/admin/reload', async () => {
+    const server = await serve({ ALYX_ADMIN_TOKEN: 'secret' });
+    await invoke(server);
+    const [warm] = await waitingExactly(1);
+    const reload = await request(`${server.url}/api/admin/reload`, { method: 'POST', headers: { Authorization: 'Bearer secret' } });
+    expect(reload.status).toBe(200);
+    expect(await waitFor(() => !isAlive(warm), 5000)).toBe(true);
+  });
+
+  it('on shutdown (SIGTERM)', async () => {
+    const server = await serve();
+    await invoke(server);
+    const [warm] = await waitingExactly(1);
+    expect(await server.stop('SIGTERM')).toEqual({ code: 0, signal: null });
+    expect(await waitFor(() => !isAlive(warm), 3000)).toBe(true);
+  });
+
+  it('when alyx is killed with SIGKILL: waiting processes read EOF and exit', async () => {
+    writeTree(root, { 'functions/warm/manifest.yaml': 'pool: 3\n' });
+    const server = await serve();
+    await Promise.all(Array.from({ length: 3 }, () => invoke(server, { ms: 200 })));
+    const warm = await waitingExactly(3);
+    expect(await server.stop('SIGKILL')).toEqual({ code: null, signal: 'SIGKILL' });
+    expect(await waitFor(() => warm.every((pid) => !isAlive(pid)), 5000)).toBe(true);
+  });
+});
+
+describe('development mode', () => {
+  it('keeps no warm process by default', async () => {
+    const server = await serve({}, 'dev');
+    for (let n = 0; n < 3; n++) expect((await invoke(server)).status).toBe(200);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(spawned()).toHaveLength(3);
+  });
+
+  it('keeps one when functions.pool asks, and ends it when the source changes', async () => {
+    writeTree(root, { 'alyx.yaml': 'functions:\n  pool: 1\n' });
+    const server = await serve({}, 'dev');
+    await invoke(server);
+    const [warm] = await waitingExactly(1);
+    fs.writeFileSync(path.join(dir(), 'index.js'), WARM_FUNCTION.replace('pid: process.pid,', "pid: process.pid, edited: true,"));
+    expect(await waitFor(() => !isAlive(warm), 5000)).toBe(true);
+    const response = await invoke(server);
+    expect([response.status, response.body.output.edited]).toEqual([200, true]);
+  });
+});
+
+describe('the pool inside the invoker', () => {
+  const setUp = (idleMs: number) => {
+    const config = resolveConfig({ projectDir: root, mode: 'production', env: cleanEnv() });
+    const { logger, lines: logLines } = captureLogs();
+    const pool = new ProcessPool({ logger, idleMs });
+    const invoker = new Invoker(config, new FunctionRegistry(() => loadSnapshot(config, cleanEnv())), logger, cleanEnv(), { pool });
+    return { pool, invoker, logLines };
+  };
+
+  it('ends the warm processes of a function idle for the idle period', async () => {
+    const { pool, invoker } = setUp(300);
+    try {
+      expect((await invoker.invoke('warm', {})).success).toBe(true);
+      const [warm] = await waitingExactly(1);
+      expect(await waitFor(() => !isAlive(warm), 5000)).toBe(true);
+      expect(pool.waiting).toBe(0);
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('applies max_output and the leftover-process cleanup to a pooled invocation as to any other', async () => {
+    writeTree(root, {
+      'alyx.yaml': 'functions:\n  max_output: 64kb\n',
+      'functions/warm/index.js': WARM_FUNCTION.replace(
+        "if (request.input.ms)",
+        "if (request.input.big) { process.stdout.write('x'.repeat(1024 * 1024)); return; }\n  if (request.input.leave) { const c = require('node:child_process').spawn('sleep', ['300'], { stdio: 'ignore' }); c.unref(); fs.writeFileSync('left.pid', String(c.pid)); }\n  if (request.input.ms)",
+      ),
+    });
+    const { pool, invoker, logLines } = setUp(60_000);
+    try {
+      await invoker.invoke('warm', {});
+      const [warm] = await waitingExactly(1);
+      const big = await invoker.invoke('warm', { big: true });
+      expect([big.success, big.error?.code]).toEqual([false, 'OUTPUT_TOO_LARGE']);
+      expect(ran().at(-1)?.pid).toBe(warm);
+      expect(await waitFor(() => !isAlive(warm), 3000)).toBe(true);
+
+      const [next] = await waitingExactly(1);
+      const leaving = await invoker.invoke('warm', { leave: true });
+      expect([leaving.success, ran().at(-1)?.pid]).toEqual([true, next]);
+      const left = Number(fs.readFileSync(path.join(root, 'left.pid'), 'utf8'));
+      expect(await waitFor(() => !isAlive(left), 3000)).toBe(true);
+      expect(logLines().some((line) => String(line.msg).includes('ended 1 process(es) the function left behind'))).toBe(true);
+    } finally {
+      await pool.close();
+    }
+  });
+});

@@ -1,0 +1,362 @@
+/**
+ * What alyx adds to an invocation, against the floor: spawning the same process with the same
+ * request from a minimal Node script (bench/floor-server.cjs). For a trivial node, python and
+ * directly executed binary function, at concurrency 1 and 8 (closed loop, autocannon), and at
+ * concurrency 1 paced below the rate the machine can start processes at (where a warm pool
+ * hides start-up), it measures requests/s, p50 and p99 of:
+ *   (a) the floor, (b) `alyx serve` without the pool, (c) `alyx serve` with the pool.
+ * It then profiles alyx (b) serving the binary function at concurrency 8, for the share of
+ * its CPU time spent in spawn(), and compares ways of spawning from Node (bench/spawn-cost.cjs).
+ *
+ *   npm run bench                  # builds, then runs for about 3 minutes
+ *   BENCH_SECONDS=2 npm run bench  # shorter runs
+ *   BENCH_FUNCTIONS=node,binary    # only these functions
+ *   ALYX_BIN=/other/bin/alyx.js    # measure another build of alyx against the same floor
+ *
+ * Talks to 127.0.0.1 only; every run is bounded in time.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import net from 'node:net';
+import path from 'node:path';
+import autocannon from 'autocannon';
+import { percentile } from './stats';
+
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
+const WARMUP_SECONDS = 1;
+/** Below what 2 cores can start node processes at (~15-30/s here), so the pool can keep up. */
+const PACED_RATE = 10;
+/** Warm processes per function for (c): enough for concurrency 8. */
+const POOL_SIZE = 8;
+const ALYX = process.env.ALYX_BIN ?? path.resolve(__dirname, '..', 'bin', 'alyx.js');
+const FLOOR = path.resolve(__dirname, 'floor-server.cjs');
+const SPAWN_COST = path.resolve(__dirname, 'spawn-cost.cjs');
+const SPAWN_COST_PROCESSES = 200;
+const START_DEADLINE_MS = 20_000;
+
+interface Load {
+  label: string;
+  connections: number;
+  rate?: number;
+}
+const LOADS: Load[] = [
+  { label: '1', connections: 1 },
+  { label: '8', connections: 8 },
+  { label: `1 @ ${PACED_RATE}/s`, connections: 1, rate: PACED_RATE },
+];
+
+interface Measured {
+  rps: number;
+  p50: number;
+  p99: number;
+  errors: number;
+  /** CPU time of the server process itself (not of the functions it starts) per request, ms. */
+  serverCpuMs: number;
+}
+
+const C_PROGRAM = `#include <stdio.h>
+int main(void) {
+  char buffer[4096];
+  while (fread(buffer, 1, sizeof buffer, stdin) > 0) {}
+  fputs("{\\"success\\": true, \\"output\\": {\\"hello\\": \\"world\\"}}\\n", stdout);
+  return 0;
+}
+`;
+
+const GO_PROGRAM = `package main
+
+import (
+\t"io"
+\t"os"
+)
+
+func main() {
+\t_, _ = io.ReadAll(os.Stdin)
+\t_, _ = os.Stdout.WriteString("{\\"success\\": true, \\"output\\": {\\"hello\\": \\"world\\"}}\\n")
+}
+`;
+
+function has(command: string): boolean {
+  return spawnSync('sh', ['-c', `command -v ${command}`], { stdio: 'ignore' }).status === 0;
+}
+
+/** The three trivial functions; the binary is compiled with cc, or go where cc is missing. */
+function writeProject(): { project: string; names: string[] } {
+  const project = fs.mkdtempSync(path.join(os.tmpdir(), 'alyx-bench-floor-'));
+  const write = (file: string, content: string, mode = 0o644): void => {
+    fs.mkdirSync(path.dirname(path.join(project, file)), { recursive: true });
+    fs.writeFileSync(path.join(project, file), content, { mode });
+  };
+  write(
+    'functions/node/index.js',
+    "let data = '';\nprocess.stdin.on('data', (chunk) => (data += chunk));\nprocess.stdin.on('end', () => {\n  JSON.parse(data);\n  console.log(JSON.stringify({ success: true, output: { hello: 'world' } }));\n});\n",
+  );
+  write('functions/python/index.py', 'import json, sys\njson.load(sys.stdin)\nprint(json.dumps({"success": True, "output": {"hello": "world"}}))\n');
+  const names = ['node', 'python'];
+  const binaryDir = path.join(project, 'functions', 'binary');
+  write('functions/binary/manifest.yaml', 'runtime: binary\nbuild:\n  output: bin/app\n');
+  fs.mkdirSync(path.join(binaryDir, 'bin'), { recursive: true });
+  if (has('cc')) {
+    write('functions/binary/main.c', C_PROGRAM);
+    spawnSync('cc', ['-O2', '-o', 'bin/app', 'main.c'], { cwd: binaryDir, stdio: 'inherit' });
+  } else if (has('go')) {
+    write('functions/binary/main.go', GO_PROGRAM);
+    write('functions/binary/go.mod', 'module example.com/binary\n\ngo 1.19\n');
+    spawnSync('go', ['build', '-o', 'bin/app', '.'], { cwd: binaryDir, stdio: 'inherit' });
+  }
+  if (fs.existsSync(path.join(binaryDir, 'bin', 'app'))) names.push('binary');
+  else console.log('binary: SKIPPED (neither cc nor go is installed)');
+  const only = process.env.BENCH_FUNCTIONS?.split(',');
+  return { project, names: only ? names.filter((name) => only.includes(name)) : names };
+}
+
+/** What alyx would spawn for each function (`alyx list --json --prod`), so the floor spawns the same. */
+function commandsOf(project: string): Record<string, { command: string[]; cwd: string }> {
+  const listed = spawnSync(process.execPath, [ALYX, 'list', '--json', '--prod', '-C', project], { encoding: 'utf8' });
+  const body = JSON.parse(listed.stdout) as { functions: Array<{ name: string; status: string; command: string[] | null }> };
+  const commands: Record<string, { command: string[]; cwd: string }> = {};
+  for (const fn of body.functions) {
+    if (fn.status !== 'ready' || !fn.command) throw new Error(`${fn.name} is ${fn.status}: ${listed.stdout}`);
+    commands[fn.name] = { command: fn.command, cwd: path.join(project, 'functions', fn.name) };
+  }
+  return commands;
+}
+
+interface Server {
+  url: (name: string) => string;
+  child: ChildProcess;
+}
+
+/** A port free on 127.0.0.1 right now. */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = net.createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as net.AddressInfo;
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * Starts a server process on `port` and waits until it answers HTTP. Its stdout goes nowhere,
+ * so reading alyx's log lines costs this process (which also drives the load) nothing.
+ */
+async function startServer(argv: string[], env: NodeJS.ProcessEnv, port: number, route: (base: string, name: string) => string): Promise<Server> {
+  const child = spawn(process.execPath, argv, { env, stdio: ['ignore', 'ignore', 'inherit'] });
+  const base = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + START_DEADLINE_MS;
+  while (Date.now() < deadline && child.exitCode === null) {
+    try {
+      await fetch(`${base}/api/health`, { signal: AbortSignal.timeout(1000) });
+      return { url: (name) => route(base, name), child };
+    } catch {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+  child.kill('SIGKILL');
+  throw new Error(`${argv.join(' ')} did not start listening on ${base}`);
+}
+
+async function startFloor(commands: Record<string, { command: string[]; cwd: string }>): Promise<Server> {
+  const port = await freePort();
+  return startServer([FLOOR, JSON.stringify(commands), String(port)], process.env, port, (base, name) => `${base}/${name}`);
+}
+
+async function startAlyx(project: string, pool: number, nodeOptions: string[] = []): Promise<Server> {
+  const env = Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith('ALYX_')));
+  const port = await freePort();
+  return startServer(
+    [...nodeOptions, ALYX, 'serve', '-C', project, '--host', '127.0.0.1', '--port', String(port), '--log-format', 'json'],
+    { ...env, ALYX_FUNCTIONS_POOL: String(pool) },
+    port,
+    (base, name) => `${base}/api/functions/${name}`,
+  );
+}
+
+async function stop(server: Server): Promise<void> {
+  if (server.child.exitCode !== null || server.child.signalCode !== null) return;
+  const exited = new Promise((resolve) => server.child.once('exit', resolve));
+  server.child.kill('SIGTERM');
+  const timer = setTimeout(() => server.child.kill('SIGKILL'), 15_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+function cannon(url: string, load: Load, seconds: number): Promise<Measured> {
+  return new Promise((resolve, reject) => {
+    // autocannon's own histogram holds whole milliseconds; its response events carry the exact time.
+    const latencies: number[] = [];
+    const instance = autocannon(
+      {
+        url,
+        method: 'POST',
+        body: '{"name": "bench"}',
+        headers: { 'content-type': 'application/json' },
+        connections: load.connections,
+        overallRate: load.rate,
+        duration: seconds,
+        timeout: 30,
+      },
+      (error, result) => {
+        if (error) return reject(error);
+        latencies.sort((x, y) => x - y);
+        resolve({
+          rps: result.requests.total / seconds,
+          p50: percentile(latencies, 50),
+          p99: percentile(latencies, 99),
+          errors: result.errors + result.non2xx + result.timeouts,
+          serverCpuMs: 0,
+        });
+      },
+    );
+    instance.on('response', (_client: unknown, _status: number, _bytes: number, ms: number) => latencies.push(ms));
+  });
+}
+
+async function measure(server: Server, name: string, load: Load): Promise<Measured> {
+  await cannon(server.url(name), load, WARMUP_SECONDS);
+  const cpuBefore = processCpuMs(server.child.pid as number);
+  const measured = await cannon(server.url(name), load, SECONDS);
+  const requests = measured.rps * SECONDS;
+  return { ...measured, serverCpuMs: requests > 0 ? (processCpuMs(server.child.pid as number) - cpuBefore) / requests : NaN };
+}
+
+const CLOCK_TICKS = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
+
+/** User + system CPU time of one process (its own, not its children's), from /proc; 0 elsewhere. */
+function processCpuMs(pid: number): number {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
+  } catch {
+    return 0;
+  }
+}
+
+/** Share of alyx's sampled CPU time inside child_process spawn(), from a V8 CPU profile. */
+function spawnShare(profileFile: string): { spawnMs: number; busyMs: number } {
+  interface ProfileNode {
+    id: number;
+    callFrame: { functionName: string; url: string };
+    children?: number[];
+  }
+  const profile = JSON.parse(fs.readFileSync(profileFile, 'utf8')) as { nodes: ProfileNode[]; samples: number[]; timeDeltas: number[] };
+  const selfUs = new Map<number, number>();
+  profile.samples.forEach((id, index) => selfUs.set(id, (selfUs.get(id) ?? 0) + (profile.timeDeltas[index] ?? 0)));
+  const byId = new Map(profile.nodes.map((node) => [node.id, node]));
+  const inclusive = (node: ProfileNode): number => (selfUs.get(node.id) ?? 0) + (node.children ?? []).reduce((sum, id) => sum + inclusive(byId.get(id) as ProfileNode), 0);
+  let spawnUs = 0;
+  let busyUs = 0;
+  const walk = (node: ProfileNode, insideSpawn: boolean): void => {
+    const isSpawn = !insideSpawn && node.callFrame.functionName === 'ChildProcess.spawn' && node.callFrame.url === 'node:internal/child_process';
+    if (isSpawn) spawnUs += inclusive(node);
+    if (node.callFrame.functionName !== '(idle)') busyUs += selfUs.get(node.id) ?? 0;
+    for (const id of node.children ?? []) walk(byId.get(id) as ProfileNode, insideSpawn || isSpawn);
+  };
+  walk(profile.nodes[0], false);
+  return { spawnMs: spawnUs / 1000, busyMs: busyUs / 1000 };
+}
+
+const loadAverage = (): string => os.loadavg().map((value) => value.toFixed(2)).join(' ');
+
+const fmt = (value: number, digits = 1): string => value.toFixed(digits);
+
+function row(name: string, load: Load, a: Measured, b: Measured, c: Measured): string {
+  const cells = [
+    name,
+    load.label,
+    ...[a, b, c].flatMap((m) => [fmt(m.rps), fmt(m.p50), fmt(m.p99)]),
+    `${fmt(b.rps / a.rps, 2)} / ${fmt(b.p50 / a.p50, 2)}`,
+    `${fmt(c.rps / a.rps, 2)} / ${fmt(c.p50 / a.p50, 2)}`,
+  ];
+  const errors = a.errors + b.errors + c.errors;
+  return `| ${cells.join(' | ')} |${errors > 0 ? ` (${errors} errors)` : ''}`;
+}
+
+async function main(): Promise<void> {
+  const { project, names } = writeProject();
+  const started = Date.now();
+  const loadAtStart = loadAverage();
+  const servers: Server[] = [];
+  try {
+    const commands = commandsOf(project);
+    const results = new Map<string, Measured>();
+    const key = (server: string, name: string, load: Load): string => `${server}|${name}|${load.label}`;
+    // All three run side by side (an idle server costs nothing), and each cell measures them
+    // one right after the other, so a change in the machine's load hits all three alike.
+    const contenders = { a: await startFloor(commands), b: await startAlyx(project, 0), c: await startAlyx(project, POOL_SIZE) };
+    servers.push(...Object.values(contenders));
+    for (const name of names) {
+      for (const load of LOADS) {
+        for (const [label, server] of Object.entries(contenders)) results.set(key(label, name, load), await measure(server, name, load));
+      }
+    }
+    await Promise.all(Object.values(contenders).map(stop));
+
+    let profileLine = '';
+    if (names.includes('binary')) {
+      const profileDir = fs.mkdtempSync(path.join(os.tmpdir(), 'alyx-bench-profile-'));
+      const server = await startAlyx(project, 0, ['--cpu-prof', `--cpu-prof-dir=${profileDir}`]);
+      servers.push(server);
+      const measured = await measure(server, 'binary', LOADS[1]);
+      await stop(server);
+      const profile = fs.readdirSync(profileDir).find((file) => file.endsWith('.cpuprofile'));
+      if (profile) {
+        const { spawnMs, busyMs } = spawnShare(path.join(profileDir, profile));
+        const requests = measured.rps * (SECONDS + WARMUP_SECONDS);
+        profileLine = `alyx (b) serving binary at concurrency 8 under --cpu-prof: ${fmt(measured.rps)} req/s; spawn() ${fmt(spawnMs, 0)} ms of ${fmt(busyMs, 0)} ms busy main-thread time (${fmt((100 * spawnMs) / busyMs, 0)}%), ${fmt(spawnMs / requests, 2)} ms per invocation`;
+      }
+      fs.rmSync(profileDir, { recursive: true, force: true });
+    }
+
+    let spawnCost = '';
+    if (names.includes('binary')) {
+      const binary = path.join(project, 'functions', 'binary', 'bin', 'app');
+      const measured = spawnSync(process.execPath, [SPAWN_COST, binary, String(SPAWN_COST_PROCESSES)], { encoding: 'utf8', timeout: 120_000 });
+      const rows = measured.stdout.split('\n').filter(Boolean).map((line) => JSON.parse(line) as Record<string, number | string>);
+      spawnCost = [
+        `Starting the binary ${SPAWN_COST_PROCESSES} times, one at a time, from a Node process (bench/spawn-cost.cjs), per process:`,
+        '',
+        '| way | spawn() holds the JS thread, ms | CPU of the Node process, ms | wall, ms |',
+        '| --- | ---: | ---: | ---: |',
+        ...rows.map((row) => `| ${row.way} | ${row.spawn_call_ms} | ${row.cpu_ms} | ${row.wall_ms} |`),
+      ].join('\n');
+    }
+
+    console.log(
+      `\n${os.availableParallelism()} cores (${os.cpus()[0]?.model.trim()}), node ${process.version}, NODE_EXTRA_CA_CERTS ${process.env.NODE_EXTRA_CA_CERTS ? 'set (node functions pay it in every column alike)' : 'unset'}, load average (1/5/15 min) at start ${loadAtStart}, at end ${loadAverage()}; ${SECONDS} s per cell after ${WARMUP_SECONDS} s warm-up; pool (c): functions.pool ${POOL_SIZE}; alyx ${path.relative(process.cwd(), ALYX) || ALYX}\n`,
+    );
+    console.log('| function | concurrency | (a) floor req/s | p50 ms | p99 ms | (b) alyx req/s | p50 ms | p99 ms | (c) alyx + pool req/s | p50 ms | p99 ms | (b)/(a) req/s / p50 | (c)/(a) req/s / p50 |');
+    console.log('| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+    for (const name of names) {
+      for (const load of LOADS) {
+        const get = (label: string): Measured => results.get(key(label, name, load)) as Measured;
+        console.log(row(name, load, get('a'), get('b'), get('c')));
+      }
+    }
+    console.log('\nCPU time of the server process itself per request (the functions it starts excluded), ms:\n');
+    console.log('| function | concurrency | (a) floor | (b) alyx | (c) alyx + pool |');
+    console.log('| --- | --- | ---: | ---: | ---: |');
+    for (const name of names) {
+      for (const load of LOADS) {
+        const cpu = ['a', 'b', 'c'].map((label) => fmt((results.get(key(label, name, load)) as Measured).serverCpuMs, 2));
+        console.log(`| ${name} | ${load.label} | ${cpu.join(' | ')} |`);
+      }
+    }
+    if (profileLine) console.log(`\n${profileLine}`);
+    if (spawnCost) console.log(`\n${spawnCost}`);
+    console.log(`\n(${fmt((Date.now() - started) / 1000, 0)} s in all)`);
+  } finally {
+    await Promise.all(servers.map(stop));
+    fs.rmSync(project, { recursive: true, force: true });
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exitCode = 1;
+});

@@ -1,0 +1,291 @@
+import type { ChildProcess } from 'node:child_process';
+import type { Logger } from '../logger';
+import { killGroup, signalGroup } from './process-group';
+import { spawnFunctionProcess, type SpawnSpec } from './runner';
+
+/**
+ * Warm processes: a function's process started ahead of its invocation, blocked reading stdin.
+ * An invocation takes one and writes its request to it, so it pays no interpreter start-up;
+ * the protocol is unchanged (one process per invocation, one request, then EOF).
+ */
+
+export interface ProcessPoolOptions {
+  readonly logger: Logger;
+  /** A function's warm processes are ended after this long without an invocation. */
+  readonly idleMs?: number;
+  /** How far back the recent concurrency of a function is remembered. */
+  readonly windowMs?: number;
+}
+
+/** What one invocation got from the pool; `release` must be called when it has finished. */
+export interface PoolLease {
+  /** A warm process, or null when none was waiting (the invocation spawns its own). */
+  readonly child: ChildProcess | null;
+  readonly release: () => void;
+}
+
+const DEFAULT_IDLE_MS = 60_000;
+const DEFAULT_WINDOW_MS = 10_000;
+/** A function whose fresh processes keep failing while they wait is not pooled any more. */
+const MAX_CONSECUTIVE_DISCARDS = 3;
+
+/** Process groups of every waiting process, so that even an abrupt exit of alyx ends them. */
+const waitingGroups = new Set<number>();
+process.on('exit', () => {
+  for (const pgid of waitingGroups) signalGroup(pgid, 'SIGKILL');
+});
+
+/** The warm processes of every function, each sized to its recent concurrency within its cap. */
+export class ProcessPool {
+  readonly #logger: Logger;
+  readonly #idleMs: number;
+  readonly #windowMs: number;
+  readonly #pools = new Map<string, FunctionPool>();
+  #sweeper: NodeJS.Timeout | null = null;
+  #closed = false;
+
+  constructor(options: ProcessPoolOptions) {
+    this.#logger = options.logger;
+    this.#idleMs = options.idleMs ?? DEFAULT_IDLE_MS;
+    this.#windowMs = options.windowMs ?? DEFAULT_WINDOW_MS;
+  }
+
+  /** Processes waiting now, all functions together. */
+  get waiting(): number {
+    let total = 0;
+    for (const pool of this.#pools.values()) total += pool.waiting;
+    return total;
+  }
+
+  /**
+   * Takes a warm process of `name` if one waits, and tops the pool up in the background.
+   * `definition` identifies what the processes run: a pool made for another one is drained.
+   */
+  acquire(name: string, definition: object, cap: number, spec: () => SpawnSpec): PoolLease {
+    let pool = this.#pools.get(name);
+    if (pool && pool.definition !== definition) {
+      void pool.drain('the function changed');
+      pool = undefined;
+    }
+    if (!pool) {
+      if (cap <= 0 || this.#closed) return { child: null, release: () => undefined };
+      pool = new FunctionPool(name, definition, spec, this.#logger.child({ function: name }), this.#windowMs);
+      this.#pools.set(name, pool);
+      this.#startSweeper();
+    }
+    return pool.acquire(cap);
+  }
+
+  /** Ends the waiting processes of one function (dev: its files changed). */
+  async drainFunction(name: string, reason: string): Promise<void> {
+    const pool = this.#pools.get(name);
+    this.#pools.delete(name);
+    await pool?.drain(reason);
+  }
+
+  /** Shutdown: ends every waiting process and starts no more. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    await this.drain('shutdown');
+  }
+
+  /** Ends every waiting process: reload, SIGHUP. */
+  async drain(reason: string): Promise<void> {
+    const pools = [...this.#pools.values()];
+    this.#pools.clear();
+    if (this.#sweeper) clearInterval(this.#sweeper);
+    this.#sweeper = null;
+    await Promise.all(pools.map((pool) => pool.drain(reason)));
+  }
+
+  #startSweeper(): void {
+    if (this.#sweeper) return;
+    this.#sweeper = setInterval(() => {
+      const now = Date.now();
+      for (const [name, pool] of this.#pools) {
+        if (pool.inUse === 0 && now - pool.lastUsed >= this.#idleMs) {
+          this.#pools.delete(name);
+          void pool.drain('idle');
+        }
+      }
+      if (this.#pools.size === 0 && this.#sweeper) {
+        clearInterval(this.#sweeper);
+        this.#sweeper = null;
+      }
+    }, Math.max(10, Math.min(this.#idleMs / 2, 5000)));
+    this.#sweeper.unref();
+  }
+}
+
+/** One function's waiting processes and its recent concurrency. */
+class FunctionPool {
+  readonly definition: object;
+  readonly #name: string;
+  readonly #spec: () => SpawnSpec;
+  readonly #logger: Logger;
+  readonly #windowMs: number;
+  readonly #idle: ChildProcess[] = [];
+  readonly #stopWatching = new Map<ChildProcess, () => void>();
+  inUse = 0;
+  lastUsed = Date.now();
+  #cap = 0;
+  #peak = 0;
+  #previousPeak = 0;
+  #windowStart = Date.now();
+  #discards = 0;
+  #disabled = false;
+  #draining = false;
+  #refillScheduled = false;
+
+  constructor(name: string, definition: object, spec: () => SpawnSpec, logger: Logger, windowMs: number) {
+    this.#name = name;
+    this.definition = definition;
+    this.#spec = spec;
+    this.#logger = logger;
+    this.#windowMs = windowMs;
+  }
+
+  get waiting(): number {
+    return this.#idle.length;
+  }
+
+  acquire(cap: number): PoolLease {
+    this.#cap = cap;
+    this.inUse++;
+    this.lastUsed = Date.now();
+    this.#recordConcurrency();
+    const child = this.#takeLive();
+    let released = false;
+    return {
+      child,
+      release: () => {
+        if (released) return;
+        released = true;
+        this.inUse--;
+        this.lastUsed = Date.now();
+        // Replaced once the invocation has answered: spawn() holds the thread for milliseconds,
+        // which the invocation's own response should not wait behind.
+        this.#scheduleRefill();
+      },
+    };
+  }
+
+  async drain(reason: string): Promise<void> {
+    this.#draining = true;
+    const ending = this.#idle.splice(0);
+    if (ending.length > 0) this.#logger.debug({ processes: ending.length, reason }, `ending ${ending.length} warm process(es): ${reason}`);
+    await Promise.all(ending.map((child) => this.#end(child)));
+  }
+
+  /** Size: the most invocations of this function that ran at once lately, at least 1, at most the cap. */
+  #target(): number {
+    if (this.#disabled || this.#draining) return 0;
+    this.#recordConcurrency();
+    return Math.min(this.#cap, Math.max(1, this.#peak, this.#previousPeak));
+  }
+
+  #recordConcurrency(): void {
+    const now = Date.now();
+    if (now - this.#windowStart >= this.#windowMs) {
+      // Two windows are kept, so the size follows a drop in load within one to two windows.
+      this.#previousPeak = now - this.#windowStart >= 2 * this.#windowMs ? 0 : this.#peak;
+      this.#peak = 0;
+      this.#windowStart = now;
+    }
+    this.#peak = Math.max(this.#peak, this.inUse);
+  }
+
+  #takeLive(): ChildProcess | null {
+    for (;;) {
+      const child = this.#idle.shift();
+      if (!child) return null;
+      this.#unwatch(child);
+      if (child.exitCode === null && child.signalCode === null) {
+        this.#discards = 0;
+        return child;
+      }
+      void this.#end(child);
+    }
+  }
+
+  /** Spawns one process per turn of the event loop, so requests and responses get through in between. */
+  #scheduleRefill(): void {
+    if (this.#refillScheduled) return;
+    this.#refillScheduled = true;
+    setImmediate(() => {
+      this.#refillScheduled = false;
+      // Processes an invocation took are in use: the pool holds target minus those running.
+      if (this.#idle.length >= this.#target()) return;
+      this.#spawnOne();
+      this.#scheduleRefill();
+    });
+  }
+
+  #spawnOne(): void {
+    let child: ChildProcess;
+    try {
+      child = spawnFunctionProcess(this.#spec());
+    } catch (error) {
+      this.#discarded(null, `it could not be started (${(error as NodeJS.ErrnoException).code ?? String(error)})`);
+      return;
+    }
+    if (child.pid === undefined) {
+      child.once('error', (error: NodeJS.ErrnoException) => this.#discarded(null, `it could not be started (${error.code ?? error.message})`));
+      return;
+    }
+    const pgid = child.pid;
+    waitingGroups.add(pgid);
+    const discard = (reason: string): void => {
+      const index = this.#idle.indexOf(child);
+      if (index === -1) return;
+      this.#idle.splice(index, 1);
+      this.#unwatch(child);
+      void this.#end(child);
+      this.#discarded(child, reason);
+    };
+    const onEarlyOutput = (): void => discard('it wrote output before it had its request');
+    const onExit = (code: number | null, signal: NodeJS.Signals | null): void =>
+      discard(`it exited while waiting (${signal ? `signal ${signal}` : `code ${code}`})`);
+    const onError = (): void => discard('it could not be started');
+    const ignore = (): void => undefined;
+    child.stdout?.on('data', onEarlyOutput);
+    child.stderr?.on('data', onEarlyOutput);
+    child.once('exit', onExit);
+    child.once('error', onError);
+    child.stdin?.on('error', ignore);
+    this.#stopWatching.set(child, () => {
+      child.stdout?.off('data', onEarlyOutput);
+      child.stderr?.off('data', onEarlyOutput);
+      child.off('exit', onExit);
+      child.off('error', onError);
+      child.stdin?.off('error', ignore);
+      // From here on the runner (or #end) owns the process and its group.
+      waitingGroups.delete(pgid);
+    });
+    this.#idle.push(child);
+  }
+
+  #unwatch(child: ChildProcess): void {
+    this.#stopWatching.get(child)?.();
+    this.#stopWatching.delete(child);
+  }
+
+  #discarded(child: ChildProcess | null, reason: string): void {
+    this.#discards++;
+    this.#logger.warn({ pid: child?.pid, reason }, `discarded a warm process of ${this.#name}: ${reason}`);
+    if (this.#discards >= MAX_CONSECUTIVE_DISCARDS) {
+      this.#disabled = true;
+      this.#logger.warn(`${this.#name} is no longer kept warm: its last ${this.#discards} warm processes failed while waiting (${reason}); each invocation starts its own process`);
+      return;
+    }
+    this.#scheduleRefill();
+  }
+
+  async #end(child: ChildProcess): Promise<void> {
+    this.#unwatch(child);
+    child.stdout?.destroy();
+    child.stderr?.destroy();
+    child.stdin?.destroy();
+    if (child.pid !== undefined) await killGroup(child.pid);
+  }
+}
