@@ -25,8 +25,8 @@ import { percentile } from './stats';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const WARMUP_SECONDS = 1;
-/** Below what 2 cores can start node processes at (~15-30/s here), so the pool can keep up. */
-const PACED_RATE = 10;
+/** Slower than a node process starts here (about 120 ms with NODE_EXTRA_CA_CERTS), so a warm process can be ready for each request. */
+const PACED_RATE = 4;
 /** Warm processes per function for (c): enough for concurrency 8. */
 const POOL_SIZE = 8;
 const ALYX = process.env.ALYX_BIN ?? path.resolve(__dirname, '..', 'bin', 'alyx.js');

@@ -53,13 +53,20 @@ function scanGroup(pgid: number): ProcessInfo[] | null {
  * every process is read. That keeps alyx's per-invocation look at /proc small on a busy machine.
  */
 export function scanProcesses(madeSincePid = 0): ProcessInfo[] | null {
+  const last = madeSincePid > 0 ? lastPid() : -1;
+  if (last === madeSincePid) {
+    // No pid handed out since: that process is the only candidate, and listing /proc (the
+    // larger part of an invocation's cost here) can be skipped.
+    const only = readProcess(madeSincePid);
+    return only ? [only] : [];
+  }
   let entries: string[];
   try {
     entries = fs.readdirSync('/proc');
   } catch {
     return null;
   }
-  const floor = madeSincePid > 0 && lastPid() >= madeSincePid ? madeSincePid : 0;
+  const floor = last >= madeSincePid ? madeSincePid : 0;
   const processes: ProcessInfo[] = [];
   for (const entry of entries) {
     if (entry.charCodeAt(0) < 48 || entry.charCodeAt(0) > 57) continue;
