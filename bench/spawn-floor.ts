@@ -17,6 +17,7 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
+import http from 'node:http';
 import os from 'node:os';
 import net from 'node:net';
 import path from 'node:path';
@@ -196,7 +197,6 @@ function cannon(url: string, load: Load, seconds: number): Promise<Measured> {
         body: '{"name": "bench"}',
         headers: { 'content-type': 'application/json' },
         connections: load.connections,
-        overallRate: load.rate,
         duration: seconds,
         timeout: 30,
       },
@@ -216,10 +216,50 @@ function cannon(url: string, load: Load, seconds: number): Promise<Measured> {
   });
 }
 
+const pacedAgent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+
+/** One POST on a kept-alive connection; resolves with its latency in ms (Infinity on failure). */
+function post(url: string): Promise<number> {
+  return new Promise((resolve) => {
+    const started = performance.now();
+    const req = http.request(url, { method: 'POST', agent: pacedAgent, headers: { 'content-type': 'application/json' }, timeout: 30_000 }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode === 200 ? performance.now() - started : Infinity));
+    });
+    req.on('error', () => resolve(Infinity));
+    req.on('timeout', () => req.destroy());
+    req.end('{"name": "bench"}');
+  });
+}
+
+/**
+ * One request every 1/rate s, evenly spaced (autocannon's overallRate sends each second's
+ * requests back to back, which would leave a warm pool one process for a burst).
+ */
+async function paced(url: string, rate: number, seconds: number): Promise<Measured> {
+  const latencies: number[] = [];
+  let errors = 0;
+  const start = performance.now();
+  for (let i = 0; i < rate * seconds; i++) {
+    const due = start + (i * 1000) / rate;
+    const wait = due - performance.now();
+    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+    const ms = await post(url);
+    if (Number.isFinite(ms)) latencies.push(ms);
+    else errors++;
+  }
+  latencies.sort((x, y) => x - y);
+  return { rps: latencies.length / seconds, p50: percentile(latencies, 50), p99: percentile(latencies, 99), errors, serverCpuMs: 0 };
+}
+
+function drive(url: string, load: Load, seconds: number): Promise<Measured> {
+  return load.rate ? paced(url, load.rate, seconds) : cannon(url, load, seconds);
+}
+
 async function measure(server: Server, name: string, load: Load): Promise<Measured> {
-  await cannon(server.url(name), load, WARMUP_SECONDS);
+  await drive(server.url(name), load, WARMUP_SECONDS);
   const cpuBefore = processCpuMs(server.child.pid as number);
-  const measured = await cannon(server.url(name), load, SECONDS);
+  const measured = await drive(server.url(name), load, SECONDS);
   const requests = measured.rps * SECONDS;
   return { ...measured, serverCpuMs: requests > 0 ? (processCpuMs(server.child.pid as number) - cpuBefore) / requests : NaN };
 }
