@@ -2,7 +2,7 @@
  * What alyx adds to an invocation, against the floor: spawning the same process with the same
  * request from a minimal Node script (bench/floor-server.cjs). For a trivial node, python and
  * directly executed binary function, at concurrency 1 and 8 (closed loop, autocannon), and at
- * concurrency 1 paced below the rate the machine can start processes at (where a warm pool
+ * concurrency 1 paced slower than a process starts (where a warm pool
  * hides start-up), it measures requests/s, p50 and p99 of:
  *   (a) the floor, (b) `alyx serve` without the pool, (c) `alyx serve` with the pool.
  * It then profiles alyx (b) serving the binary function at concurrency 8, for the share of
