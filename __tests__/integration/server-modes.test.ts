@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import https from 'node:https';
 import path from 'node:path';
+import net from 'node:net';
 import { cleanEnv, runCli } from '../helpers/cli';
 import { builtOutput, nodeFunction, serverFunctions } from '../helpers/fixtures';
 import { waitFor } from '../helpers/processes';
@@ -145,6 +146,45 @@ describe('server settings', () => {
     socket.destroy();
     expect(closed).toBe(true);
     expect(received()).toMatch(/^HTTP\/1\.1 408/);
+  });
+
+  it('server.idle_timeout closes a kept-alive connection once it has been idle that long', async () => {
+    fs.writeFileSync(path.join(root, 'alyx.yaml'), 'server:\n  idle_timeout: 1s\n');
+    const server = await serve(['serve']);
+    const { socket, received } = await openSocket(server);
+    socket.write('GET /api/health HTTP/1.1\r\nHost: x\r\n\r\n');
+    expect(await waitFor(() => received().endsWith('}'), 5000)).toBe(true);
+    const answeredAt = Date.now();
+    expect(received()).toMatch(/^HTTP\/1\.1 200[\s\S]*Connection: keep-alive/i);
+    const closed = await waitFor(() => socket.destroyed || socket.readableEnded, 10_000);
+    const idleMs = Date.now() - answeredAt;
+    socket.destroy();
+    expect(closed).toBe(true);
+    expect(idleMs).toBeGreaterThanOrEqual(900);
+  });
+
+  it('server.write_timeout cuts off a client that does not read its answer', async () => {
+    const size = 32 * 1024 * 1024; // far more than the kernel buffers a connection can hold
+    writeTree(root, {
+      'alyx.yaml': 'server:\n  write_timeout: 1s\nfunctions:\n  max_output: 64mb\n',
+      'functions/huge/index.js': nodeFunction(`process.stdout.write(JSON.stringify({ success: true, output: 'x'.repeat(${size}) }));`),
+    });
+    const server = await serve(['serve']);
+    const url = new URL(server.url);
+    const socket = net.connect(Number(url.port), url.hostname); // never read until the server gave up
+    socket.on('error', () => undefined);
+    try {
+      socket.write('POST /api/functions/huge HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}');
+      const cut = await server.waitForLog((line) => line.write_timeout_ms === 1000, 20_000);
+      expect(cut).toMatchObject({ level: 40, msg: expect.stringContaining('server.write_timeout') });
+      let bytes = 0;
+      socket.on('data', (chunk: Buffer) => (bytes += chunk.length));
+      expect(await waitFor(() => socket.readableEnded || socket.destroyed, 10_000)).toBe(true);
+      expect(bytes).toBeGreaterThan(0);
+      expect(bytes).toBeLessThan(size);
+    } finally {
+      socket.destroy();
+    }
   });
 
   const openssl = hasCommand('openssl');

@@ -52,7 +52,9 @@ async function handleRequest(context: ServerContext, req: IncomingMessage, res: 
   } catch (error) {
     sendFailure(context, res, requestId, error);
   } finally {
-    boundWrite(res, context.config.server.writeTimeoutMs);
+    boundWrite(res, context.config.server.writeTimeoutMs, () =>
+      context.logger.warn({ request_id: requestId, write_timeout_ms: context.config.server.writeTimeoutMs }, 'closed the connection of a client that did not read its answer within server.write_timeout'),
+    );
   }
 }
 
@@ -70,9 +72,12 @@ function sendFailure(context: ServerContext, res: ServerResponse, requestId: str
 }
 
 /** server.write_timeout: a client that does not read its answer in time loses the connection. */
-function boundWrite(res: ServerResponse, writeTimeoutMs: number): void {
+function boundWrite(res: ServerResponse, writeTimeoutMs: number, onTimeout: () => void): void {
   if (res.writableFinished || res.destroyed) return;
-  const timer = setTimeout(() => res.destroy(), writeTimeoutMs);
+  const timer = setTimeout(() => {
+    onTimeout();
+    res.destroy();
+  }, writeTimeoutMs);
   const clear = (): void => clearTimeout(timer);
   res.once('finish', clear);
   res.once('close', clear);
