@@ -191,6 +191,13 @@ describe('alyx.yaml values', () => {
     expect(config.functions.env).toEqual({ URL: 'https://api.example:8443/v1', PLAIN: 'plain', COUNT: '3' });
   });
 
+  it('expands ALYX_* variables to nothing: the settings of alyx never reach functions under another name', () => {
+    const config = resolve('functions:\n  env:\n    TOKEN: "${ALYX_ADMIN_TOKEN}"\n    PORT: "$ALYX_SERVER_PORT!"\n', {
+      env: { ALYX_ADMIN_TOKEN: 'secret', ALYX_SERVER_PORT: '9000' },
+    });
+    expect(config.functions.env).toEqual({ TOKEN: '', PORT: '!' });
+  });
+
   it('an alyx.yaml of the earlier server loads, reporting the keys it ignores as dotted paths', () => {
     const config = resolve(
       [
