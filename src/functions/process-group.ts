@@ -100,6 +100,29 @@ export function readProcess(pid: number): ProcessInfo | null {
   }
 }
 
+/** USER_HZ: the unit of /proc/<pid>/stat's start time on every Linux architecture alyx runs on. */
+const TICKS_PER_SECOND = 100;
+let bootClock: { uptimeMs: number; at: number } | null | undefined;
+
+/**
+ * The start-time tick (as /proc/<pid>/stat counts it) a process started at `at`
+ * (performance.now()) can have at the earliest, rounded down by a tick. Computed from
+ * /proc/uptime, read once, so a spawn costs no read of the new process's stat. 0 where
+ * there is no /proc.
+ */
+export function ticksSinceBoot(at: number): number {
+  if (bootClock === undefined) {
+    try {
+      const uptimeSeconds = Number(fs.readFileSync('/proc/uptime', 'utf8').split(' ')[0]);
+      bootClock = Number.isFinite(uptimeSeconds) ? { uptimeMs: uptimeSeconds * 1000, at: performance.now() } : null;
+    } catch {
+      bootClock = null;
+    }
+  }
+  if (!bootClock) return 0;
+  return Math.max(0, Math.floor(((bootClock.uptimeMs + at - bootClock.at) * TICKS_PER_SECOND) / 1000) - 1);
+}
+
 let cachedPageSize: number | undefined;
 
 /** The kernel's page size, from this process's own VmRSS (kB) and resident pages. */

@@ -5,7 +5,7 @@ import type { Logger } from '../logger';
 import { endEscaped, findLeftovers, invocationProcesses, INVOCATION_VARIABLE, newInvocationTag, type Invocation, type Leftovers } from './leftovers';
 import { heapWasExhausted, withHeapCap } from './heap-cap';
 import { parseStdout, type FunctionResponse } from './protocol';
-import { killGroup, readProcess, residentBytes, signalGroup } from './process-group';
+import { killGroup, residentBytes, signalGroup, ticksSinceBoot } from './process-group';
 
 /** What to start for one invocation: fixed when the process starts. */
 export interface SpawnSpec {
@@ -64,6 +64,7 @@ const DRAIN_AFTER_EXIT_MS = 2000;
  */
 export function spawnFunctionProcess(spec: SpawnSpec): ChildProcess {
   const tag = newInvocationTag();
+  const startedAt = performance.now();
   const options: SpawnOptions = {
     cwd: spec.cwd,
     env: { ...withHeapCap(spec.env, spec.memoryLimitBytes ?? 0), [INVOCATION_VARIABLE]: tag },
@@ -71,7 +72,7 @@ export function spawnFunctionProcess(spec: SpawnSpec): ChildProcess {
     detached: true,
   };
   const child = process.platform === 'win32' ? crossSpawn(spec.command, [...spec.args], options) : spawn(spec.command, spec.args, options);
-  if (child.pid !== undefined) startedProcesses.set(child, { pid: child.pid, startTicks: readProcess(child.pid)?.startTicks ?? 0, tag });
+  if (child.pid !== undefined) startedProcesses.set(child, { pid: child.pid, startTicks: ticksSinceBoot(startedAt), tag });
   return child;
 }
 
@@ -110,6 +111,12 @@ export function runProcess(spec: RunSpec, started?: ChildProcess): Promise<RunRe
       resolve({ ok: false, error: startError(spec.command, error), stderrTail: '' });
       return;
     }
+
+    // The request goes first: the process works on it while the rest is set up here.
+    child.stdin?.on('error', () => {
+      // EPIPE: the function exited or closed stdin without reading its request. Its output decides.
+    });
+    child.stdin?.end(spec.payload);
 
     const invocation = startedProcesses.get(child) ?? null;
     if (invocation) runningGroups.set(invocation.pid, invocation);
@@ -182,10 +189,6 @@ export function runProcess(spec: RunSpec, started?: ChildProcess): Promise<RunRe
       void settle();
     });
     child.stderr?.on('data', (chunk: Buffer) => stderr.write(chunk));
-    child.stdin?.on('error', () => {
-      // EPIPE: the function exited or closed stdin without reading its request. Its output decides.
-    });
-
     child.on('error', (error) => {
       // The program could not be started (ENOENT, EACCES): no exit event follows.
       if (exit) return;
@@ -207,8 +210,6 @@ export function runProcess(spec: RunSpec, started?: ChildProcess): Promise<RunRe
       );
       void settle();
     });
-
-    child.stdin?.end(spec.payload);
   });
 }
 
