@@ -51,6 +51,7 @@ async function handleRequest(context: ServerContext, req: IncomingMessage, res: 
     await handler(context, { req, res, pathname, query, requestId }, param);
   } catch (error) {
     sendFailure(context, res, requestId, error);
+    if (error instanceof PayloadTooLargeError) closeAfterLinger(req);
   } finally {
     boundWrite(res, context.config.server.writeTimeoutMs, () =>
       context.logger.warn({ request_id: requestId, write_timeout_ms: context.config.server.writeTimeoutMs }, 'closed the connection of a client that did not read its answer within server.write_timeout'),
@@ -66,9 +67,24 @@ function sendFailure(context: ServerContext, res: ServerResponse, requestId: str
   }
   const headers: Record<string, string | number> = {};
   if (error instanceof MethodNotAllowedError) headers.Allow = error.allowed.join(', ');
-  // The rest of an oversized body is not read: close the connection after answering.
-  if (error instanceof PayloadTooLargeError) headers.Connection = 'close';
   sendError(res, requestId, error, headers);
+}
+
+/** How long the rest of an oversized body may keep arriving (and be discarded) after its 413. */
+const OVERSIZED_BODY_LINGER_MS = 2000;
+
+/**
+ * After a 413 the rest of the body is discarded as it arrives, not kept, and the connection is
+ * cut if it is still coming after a while. Closing at once would reset a connection with unread
+ * data in it, and the client, still sending, could lose the 413 to the reset.
+ */
+function closeAfterLinger(req: IncomingMessage): void {
+  if (req.complete) return;
+  req.resume();
+  const timer = setTimeout(() => req.socket.destroy(), OVERSIZED_BODY_LINGER_MS);
+  timer.unref();
+  req.once('end', () => clearTimeout(timer));
+  req.socket.once('close', () => clearTimeout(timer));
 }
 
 /** server.write_timeout: a client that does not read its answer in time loses the connection. */
