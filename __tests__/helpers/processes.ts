@@ -45,3 +45,20 @@ export function processesWithEnv(...entries: string[]): number[] {
   }
   return found;
 }
+
+/** Pids of live processes whose command line holds `args` as consecutive arguments. */
+export function processesWithArgs(...args: string[]): number[] {
+  const wanted = `\0${args.join('\0')}\0`;
+  const found: number[] = [];
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    let cmdline: string;
+    try {
+      cmdline = `\0${fs.readFileSync(`/proc/${entry}/cmdline`, 'utf8')}`;
+    } catch {
+      continue;
+    }
+    if (cmdline.includes(wanted) && isAlive(Number(entry))) found.push(Number(entry));
+  }
+  return found;
+}

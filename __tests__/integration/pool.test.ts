@@ -3,10 +3,11 @@ import path from 'node:path';
 import { resolveConfig } from '../../src/config/resolve';
 import { Invoker } from '../../src/functions/invoker';
 import { ProcessPool } from '../../src/functions/pool';
+import { WATCHDOG_NAME } from '../../src/functions/watchdog';
 import { FunctionRegistry, loadSnapshot } from '../../src/functions/registry';
 import { cleanEnv } from '../helpers/cli';
 import { captureLogs } from '../helpers/logs';
-import { isAlive, waitFor } from '../helpers/processes';
+import { isAlive, processesWithArgs, readPidFile, waitFor } from '../helpers/processes';
 import { makeProject, removeProject, writeTree } from '../helpers/project';
 import { request, startServer, stopAllServers, type RunningServer } from '../helpers/server';
 
@@ -31,6 +32,25 @@ process.stdin.on('end', () => {
   const answer = () => console.log(JSON.stringify({ success: true, output: {
     pid: process.pid, request_id: request.request_id, token: request.context.internal_token, input: request.input } }));
   if (request.input.ms) setTimeout(answer, Number(request.input.ms)); else answer();
+});
+`;
+
+/**
+ * Notes its pid in stubborn.log, ignores SIGTERM and SIGHUP, and, given no request (EOF alone,
+ * as when alyx is gone) or `hang` (noted in hung.log), stays forever: only a SIGKILL ends it.
+ * `ms` delays its answer.
+ */
+const STUBBORN_FUNCTION = `
+const fs = require('node:fs');
+process.on('SIGTERM', () => undefined);
+process.on('SIGHUP', () => undefined);
+fs.appendFileSync('../../stubborn.log', process.pid + '\\n');
+let data = '';
+process.stdin.on('data', (chunk) => (data += chunk));
+process.stdin.on('end', () => {
+  if (data !== '' && JSON.parse(data).input.hang) fs.writeFileSync('../../hung.log', String(process.pid));
+  if (data === '' || JSON.parse(data).input.hang) return void setInterval(() => undefined, 1000);
+  setTimeout(() => console.log(JSON.stringify({ success: true, output: { pid: process.pid } })), JSON.parse(data).input.ms ?? 0);
 });
 `;
 
@@ -213,6 +233,31 @@ describe('the pool drains', () => {
     const warm = await waitingExactly(3);
     expect(await server.stop('SIGKILL')).toEqual({ code: null, signal: 'SIGKILL' });
     expect(await waitFor(() => warm.every((pid) => !isAlive(pid)), 5000)).toBe(true);
+  });
+
+  it('when alyx is killed with SIGKILL: the watchdog ends a waiting process that ignores EOF and SIGTERM, a hung invocation, and itself', async () => {
+    writeTree(root, { 'functions/stubborn/index.js': STUBBORN_FUNCTION, 'functions/stubborn/manifest.yaml': 'pool: 2\n' });
+    const alive = (): number[] => lines('stubborn.log').map(Number).filter(isAlive);
+    const server = await serve();
+    const invokeStubborn = (input: Record<string, unknown>) => request(`${server.url}/api/functions/stubborn`, { method: 'POST', body: JSON.stringify(input) });
+    try {
+      // Two at once make the pool keep two; the hung invocation then takes one of them.
+      const answered = await Promise.all([invokeStubborn({ ms: 300 }), invokeStubborn({ ms: 300 })]);
+      expect(answered.map((response) => response.status)).toEqual([200, 200]);
+      expect(await waitFor(() => alive().length === 2, 10_000)).toBe(true);
+      const hung = invokeStubborn({ hang: true }).catch(() => null);
+      const hungPid = await readPidFile(path.join(root, 'hung.log'));
+      // The pool keeps two in all: the hung one, and one waiting in its place.
+      expect(await waitFor(() => alive().length === 2 && alive().includes(hungPid), 10_000)).toBe(true);
+      const watchdogs = (): number[] => processesWithArgs(WATCHDOG_NAME, String(server.child.pid));
+      expect(watchdogs()).toHaveLength(1);
+
+      expect(await server.stop('SIGKILL')).toEqual({ code: null, signal: 'SIGKILL' });
+      await hung;
+      expect(await waitFor(() => alive().length === 0 && watchdogs().length === 0, 5000)).toBe(true);
+    } finally {
+      for (const pid of alive()) process.kill(pid, 'SIGKILL');
+    }
   });
 });
 

@@ -2,6 +2,7 @@ import type { ChildProcess } from 'node:child_process';
 import type { Logger } from '../logger';
 import { killGroup, signalGroup } from './process-group';
 import { spawnFunctionProcess, type SpawnSpec } from './runner';
+import { watchdog } from './watchdog';
 
 /**
  * Warm processes: a function's process started ahead of its invocation, blocked reading stdin.
@@ -286,6 +287,9 @@ class FunctionPool {
     child.stdout?.destroy();
     child.stderr?.destroy();
     child.stdin?.destroy();
-    if (child.pid !== undefined) await killGroup(child.pid);
+    if (child.pid !== undefined) {
+      await killGroup(child.pid);
+      watchdog.release(child.pid);
+    }
   }
 }

@@ -5,6 +5,7 @@ import type { Logger } from '../logger';
 import { endEscaped, findLeftovers, invocationProcesses, INVOCATION_VARIABLE, newInvocationTag, type Invocation, type Leftovers } from './leftovers';
 import { heapWasExhausted, withHeapCap } from './heap-cap';
 import { parseStdout, type FunctionResponse } from './protocol';
+import { watchdog } from './watchdog';
 import { killGroup, residentBytes, signalGroup, ticksSinceBoot } from './process-group';
 
 /** What to start for one invocation: fixed when the process starts. */
@@ -61,6 +62,7 @@ const DRAIN_AFTER_EXIT_MS = 2000;
  * Starts a function's process in its own process group (its leader), with three pipes.
  * `command` is an absolute path resolved at discovery, so node's own spawn is enough: no
  * PATH search or shebang parsing per invocation (cross-spawn only adds those on Windows).
+ * Its group is listed with the watchdog until whoever owns it has ended it.
  */
 export function spawnFunctionProcess(spec: SpawnSpec): ChildProcess {
   const tag = newInvocationTag();
@@ -72,7 +74,10 @@ export function spawnFunctionProcess(spec: SpawnSpec): ChildProcess {
     detached: true,
   };
   const child = process.platform === 'win32' ? crossSpawn(spec.command, [...spec.args], options) : spawn(spec.command, spec.args, options);
-  if (child.pid !== undefined) startedProcesses.set(child, { pid: child.pid, startTicks: ticksSinceBoot(startedAt), tag });
+  if (child.pid !== undefined) {
+    startedProcesses.set(child, { pid: child.pid, startTicks: ticksSinceBoot(startedAt), tag });
+    watchdog.watch(child.pid);
+  }
   return child;
 }
 
@@ -153,7 +158,10 @@ export function runProcess(spec: RunSpec, started?: ChildProcess): Promise<RunRe
         if (late.escapedGroups.length > 0) endLeftovers(late, false);
       }
       await Promise.all(kills);
-      if (child.pid !== undefined) runningGroups.delete(child.pid);
+      if (child.pid !== undefined) {
+        runningGroups.delete(child.pid);
+        watchdog.release(child.pid);
+      }
       // Without a response, a node function stopped by its heap limit (see heap-cap) hit the memory cap.
       const heapFailure = memoryLimit > 0 && heapWasExhausted(stderr.tail) ? new MemoryLimitExceededError(memoryLimit, peakMemory, true) : null;
       resolve(buildResult(Buffer.concat(chunks, outputBytes).toString('utf8'), exit, failure, heapFailure, stderr.tail, spec.logger));

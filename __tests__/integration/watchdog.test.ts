@@ -1,0 +1,43 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { WATCHDOG_SCRIPT } from '../../src/functions/watchdog';
+import { isAlive, waitFor } from '../helpers/processes';
+
+/** The watchdog's script on its own: the groups it was told of, less those released, are the ones it ends at EOF. */
+describe('the watchdog script', () => {
+  const leaders: ChildProcess[] = [];
+  afterEach(() => {
+    for (const leader of leaders.splice(0)) if (leader.pid !== undefined && isAlive(leader.pid)) process.kill(-leader.pid, 'SIGKILL');
+  });
+
+  /** A process group of two: a shell leading it and its sleep. */
+  const group = (): number => {
+    const leader = spawn('/bin/sh', ['-c', 'sleep 30 & wait'], { stdio: 'ignore', detached: true });
+    leaders.push(leader);
+    return leader.pid as number;
+  };
+
+  it('SIGKILLs the listed groups at EOF, and leaves alone a released one, including one whose id is a prefix of another', async () => {
+    const [first, released, third] = [group(), group(), group()];
+    const watchdog = spawn('/bin/sh', ['-c', WATCHDOG_SCRIPT, 'alyx-watchdog', 'test'], { stdio: ['pipe', 'ignore', 'inherit'], detached: true });
+    const exited = new Promise((resolve) => watchdog.once('exit', resolve));
+    // "-1" and "-<first digit>" name no listed group: they must not remove anything.
+    watchdog.stdin?.end(`+${first}\n+${released}\n+${third}\n-1\n-${String(first)[0]}\n-${released}\n`);
+    await exited;
+    expect(await waitFor(() => !isAlive(first) && !isAlive(third), 5000)).toBe(true);
+    expect(isAlive(released)).toBe(true);
+  });
+
+  it('ignores SIGTERM, SIGINT and SIGHUP: only the end of its input ends it', async () => {
+    const listed = group();
+    const watchdog = spawn('/bin/sh', ['-c', WATCHDOG_SCRIPT, 'alyx-watchdog', 'test'], { stdio: ['pipe', 'ignore', 'inherit'], detached: true });
+    const exited = new Promise((resolve) => watchdog.once('exit', resolve));
+    watchdog.stdin?.write(`+${listed}\n`);
+    for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.kill(watchdog.pid as number, signal);
+    // Nothing to poll for: it must still be there once the signals have had time to land.
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect([isAlive(watchdog.pid as number), isAlive(listed)]).toEqual([true, true]);
+    watchdog.stdin?.end();
+    await exited;
+    expect(await waitFor(() => !isAlive(listed), 5000)).toBe(true);
+  });
+});

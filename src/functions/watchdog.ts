@@ -1,0 +1,86 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import type { Socket } from 'node:net';
+
+/**
+ * The process groups alyx is responsible for (running functions, warm processes) are also
+ * listed with a watchdog: a small `sh`, in its own session, that reads "+pgid" and "-pgid"
+ * lines on stdin. When alyx dies without ending them (SIGKILL, a crash of node itself), its
+ * end of that pipe closes, and the watchdog SIGKILLs every group still listed, then exits.
+ * alyx's own exit handlers cover every other way out. Where there is no sh (or on Windows)
+ * nothing more is watched.
+ */
+export const WATCHDOG_SCRIPT = `trap '' INT TERM HUP QUIT
+groups=' '
+while IFS= read -r line; do
+  id=\${line#?}
+  case $line in
+    +*) groups="$groups$id " ;;
+    -*) case $groups in *" $id "*) groups="\${groups%% $id *} \${groups#* $id }" ;; esac ;;
+  esac
+done
+for id in $groups; do kill -s KILL -- "-$id" 2>/dev/null; done`;
+
+/** The marker in the watchdog's command line, followed by alyx's pid. */
+export const WATCHDOG_NAME = 'alyx-watchdog';
+/** A watchdog that keeps dying is not started again. */
+const MAX_STARTS = 3;
+
+class Watchdog {
+  readonly #groups = new Set<number>();
+  #process: ChildProcess | null = null;
+  #starts = 0;
+  #pending = '';
+  #flushScheduled = false;
+
+  watch(pgid: number): void {
+    this.#groups.add(pgid);
+    this.#send(`+${pgid}\n`);
+  }
+
+  release(pgid: number): void {
+    if (this.#groups.delete(pgid)) this.#send(`-${pgid}\n`);
+  }
+
+  /** Lines of one turn of the event loop go out in one write. */
+  #send(line: string): void {
+    this.#pending += line;
+    if (this.#flushScheduled) return;
+    this.#flushScheduled = true;
+    setImmediate(() => {
+      this.#flushScheduled = false;
+      const lines = this.#pending;
+      this.#pending = '';
+      // A watchdog started now is given the whole list instead.
+      if (this.#process) this.#process.stdin?.write(lines);
+      else this.#start();
+    });
+  }
+
+  #start(): void {
+    if (process.platform === 'win32' || this.#starts >= MAX_STARTS || this.#groups.size === 0) return;
+    this.#starts++;
+    let watchdog: ChildProcess;
+    try {
+      watchdog = spawn('/bin/sh', ['-c', WATCHDOG_SCRIPT, WATCHDOG_NAME, String(process.pid)], { stdio: ['pipe', 'ignore', 'ignore'], detached: true });
+    } catch {
+      this.#starts = MAX_STARTS;
+      return;
+    }
+    watchdog.on('error', () => {
+      // No /bin/sh: alyx's exit handlers are all there is.
+      this.#starts = MAX_STARTS;
+      if (this.#process === watchdog) this.#process = null;
+    });
+    watchdog.on('exit', () => {
+      if (this.#process === watchdog) this.#process = null;
+    });
+    watchdog.stdin?.on('error', () => undefined);
+    // It must not keep alyx running, and it ends by itself when alyx does.
+    watchdog.unref();
+    (watchdog.stdin as Socket | null)?.unref();
+    this.#process = watchdog;
+    watchdog.stdin?.write([...this.#groups].map((pgid) => `+${pgid}\n`).join(''));
+  }
+}
+
+export const watchdog = new Watchdog();
