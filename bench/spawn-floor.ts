@@ -28,6 +28,8 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const WARMUP_SECONDS = 1;
 /** Slower than a node process starts here (about 120 ms with NODE_EXTRA_CA_CERTS), so a warm process can be ready for each request. */
 const PACED_RATE = 4;
+/** (a), (b) and (c): paced requests go to them in turn. */
+const CONTENDERS = 3;
 /** Warm processes per function for (c): enough for concurrency 8. */
 const POOL_SIZE = 8;
 const ALYX = process.env.ALYX_BIN ?? path.resolve(__dirname, '..', 'bin', 'alyx.js');
@@ -44,7 +46,7 @@ interface Load {
 const LOADS: Load[] = [
   { label: '1', connections: 1 },
   { label: '8', connections: 8 },
-  { label: `1 @ ${PACED_RATE}/s`, connections: 1, rate: PACED_RATE },
+  { label: `1 every ${Math.round((1000 * CONTENDERS) / PACED_RATE)} ms`, connections: 1, rate: PACED_RATE },
 ];
 
 interface Measured {
@@ -233,33 +235,50 @@ function post(url: string): Promise<number> {
 }
 
 /**
- * One request every 1/rate s, evenly spaced (autocannon's overallRate sends each second's
- * requests back to back, which would leave a warm pool one process for a burst).
+ * One request every 1/rate s, evenly spaced, to the servers in turn (a, b, c, a, ...), so each
+ * gets rate x seconds of them, one every (servers)/rate s, and a change in the machine's load hits them alike (and
+ * autocannon's overallRate sends each second's requests back to back, which would leave a warm
+ * pool one process for a burst). The first request to each is a warm-up and is not counted.
  */
-async function paced(url: string, rate: number, seconds: number): Promise<Measured> {
-  const latencies: number[] = [];
-  let errors = 0;
+async function pacedInTurn(servers: Record<string, Server>, name: string, rate: number, seconds: number): Promise<Record<string, Measured>> {
+  const labels = Object.keys(servers);
+  const latencies = new Map(labels.map((label) => [label, [] as number[]]));
+  const errors = new Map(labels.map((label) => [label, 0]));
+  const cpuBefore = new Map<string, number>();
   const start = performance.now();
-  for (let i = 0; i < rate * seconds; i++) {
+  const perServer = rate * seconds;
+  for (let i = 0; i < labels.length * (perServer + 1); i++) {
+    const label = labels[i % labels.length];
+    const server = servers[label];
+    const warmUp = i < labels.length;
+    if (i === labels.length) for (const each of labels) cpuBefore.set(each, processCpuMs(servers[each].child.pid as number));
     const due = start + (i * 1000) / rate;
     const wait = due - performance.now();
     if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
-    const ms = await post(url);
-    if (Number.isFinite(ms)) latencies.push(ms);
-    else errors++;
+    const ms = await post(server.url(name));
+    if (warmUp) continue;
+    if (Number.isFinite(ms)) latencies.get(label)?.push(ms);
+    else errors.set(label, (errors.get(label) ?? 0) + 1);
   }
-  latencies.sort((x, y) => x - y);
-  return { rps: latencies.length / seconds, p50: percentile(latencies, 50), p99: percentile(latencies, 99), errors, serverCpuMs: 0 };
-}
-
-function drive(url: string, load: Load, seconds: number): Promise<Measured> {
-  return load.rate ? paced(url, load.rate, seconds) : cannon(url, load, seconds);
+  const measured: Record<string, Measured> = {};
+  for (const label of labels) {
+    const sorted = (latencies.get(label) ?? []).sort((x, y) => x - y);
+    const cpuMs = processCpuMs(servers[label].child.pid as number) - (cpuBefore.get(label) ?? 0);
+    measured[label] = {
+      rps: rate / labels.length,
+      p50: percentile(sorted, 50),
+      p99: percentile(sorted, 99),
+      errors: errors.get(label) ?? 0,
+      serverCpuMs: sorted.length > 0 ? cpuMs / sorted.length : NaN,
+    };
+  }
+  return measured;
 }
 
 async function measure(server: Server, name: string, load: Load): Promise<Measured> {
-  await drive(server.url(name), load, WARMUP_SECONDS);
+  await cannon(server.url(name), load, WARMUP_SECONDS);
   const cpuBefore = processCpuMs(server.child.pid as number);
-  const measured = await drive(server.url(name), load, SECONDS);
+  const measured = await cannon(server.url(name), load, SECONDS);
   const requests = measured.rps * SECONDS;
   return { ...measured, serverCpuMs: requests > 0 ? (processCpuMs(server.child.pid as number) - cpuBefore) / requests : NaN };
 }
@@ -332,6 +351,11 @@ async function main(): Promise<void> {
     servers.push(...Object.values(contenders));
     for (const name of names) {
       for (const load of LOADS) {
+        if (load.rate) {
+          const measured = await pacedInTurn(contenders, name, load.rate, SECONDS);
+          for (const [label, each] of Object.entries(measured)) results.set(key(label, name, load), each);
+          continue;
+        }
         for (const [label, server] of Object.entries(contenders)) results.set(key(label, name, load), await measure(server, name, load));
       }
     }
@@ -368,7 +392,7 @@ async function main(): Promise<void> {
     }
 
     console.log(
-      `\n${os.availableParallelism()} cores (${os.cpus()[0]?.model.trim()}), node ${process.version}, NODE_EXTRA_CA_CERTS ${process.env.NODE_EXTRA_CA_CERTS ? 'set (node functions pay it in every column alike)' : 'unset'}, load average (1/5/15 min) at start ${loadAtStart}, at end ${loadAverage()}; ${SECONDS} s per cell after ${WARMUP_SECONDS} s warm-up; pool (c): functions.pool ${POOL_SIZE}; alyx ${path.relative(process.cwd(), ALYX) || ALYX}\n`,
+      `\n${os.availableParallelism()} cores (${os.cpus()[0]?.model.trim()}), node ${process.version}, NODE_EXTRA_CA_CERTS ${process.env.NODE_EXTRA_CA_CERTS ? 'set (node functions pay it in every column alike)' : 'unset'}, load average (1/5/15 min) at start ${loadAtStart}, at end ${loadAverage()}; ${SECONDS} s per closed-loop cell after ${WARMUP_SECONDS} s warm-up; paced: a request every ${1000 / PACED_RATE} ms to (a), (b), (c) in turn, ${PACED_RATE * SECONDS} each after one to warm up; pool (c): functions.pool ${POOL_SIZE}; alyx ${path.relative(process.cwd(), ALYX) || ALYX}\n`,
     );
     console.log('| function | concurrency | (a) floor req/s | p50 ms | p99 ms | (b) alyx req/s | p50 ms | p99 ms | (c) alyx + pool req/s | p50 ms | p99 ms | (b)/(a) req/s / p50 | (c)/(a) req/s / p50 |');
     console.log('| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
