@@ -1,5 +1,6 @@
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import type { AlyxConfig } from '../config/resolve';
+import { randomHex } from '../random-hex';
 import { AlyxError, FunctionNotFoundError, FunctionNotReadyError } from '../errors';
 import type { Logger } from '../logger';
 import { buildFunctionEnv } from './environment';
@@ -159,7 +160,7 @@ export class Invoker {
               auth: null,
               env: { ...this.#config.functions.env, ...def.env },
               alyx_url: this.#baseUrl,
-              internal_token: randomBytes(32).toString('hex'),
+              internal_token: randomHex(32),
             },
           }),
           timeoutMs: def.timeoutMs ?? this.#config.functions.timeoutMs,

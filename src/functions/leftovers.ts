@@ -1,6 +1,7 @@
-import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
+import { randomHex } from '../random-hex';
 import { killGroup, scanProcesses, type ProcessInfo } from './process-group';
+import { watchdog } from './watchdog';
 
 /**
  * What an invocation leaves running once its main process has exited. Most of it stays in the
@@ -13,7 +14,7 @@ export const INVOCATION_VARIABLE = 'ALYX_INVOCATION';
 
 /** A fresh tag for one invocation. */
 export function newInvocationTag(): string {
-  return randomBytes(8).toString('hex');
+  return randomHex(8);
 }
 
 /** The leader of an invocation's process group, when it started, and its tag. */
@@ -39,7 +40,9 @@ export function invocationProcesses(invocation: Invocation, otherSessions: { has
   const wanted = `${INVOCATION_VARIABLE}=${invocation.tag}`;
   const inGroup: ProcessInfo[] = [];
   const escaped: ProcessInfo[] = [];
-  for (const info of scanProcesses(invocation.pid) ?? []) {
+  // Another function process alyx started (its own group's leader) is not this one's leftover.
+  const otherLeader = (pid: number): boolean => pid !== invocation.pid && watchdog.isWatching(pid);
+  for (const info of scanProcesses(invocation.pid, otherLeader) ?? []) {
     if (info.pgid === invocation.pid) inGroup.push(info);
     else if (info.pid === process.pid || info.startTicks < invocation.startTicks) continue;
     else if (info.sid !== invocation.pid && otherSessions.has(info.sid)) continue;
