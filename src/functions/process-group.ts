@@ -51,8 +51,9 @@ function scanGroup(pgid: number): ProcessInfo[] | null {
  * `madeSincePid`, only processes made since that one, which is all a function's tree can be:
  * pids grow until they wrap around, and after a wrap (or where the last pid cannot be read)
  * every process is read. That keeps alyx's per-invocation look at /proc small on a busy machine.
+ * Pids that `skip` names are not read at all.
  */
-export function scanProcesses(madeSincePid = 0): ProcessInfo[] | null {
+export function scanProcesses(madeSincePid = 0, skip?: (pid: number) => boolean): ProcessInfo[] | null {
   const last = madeSincePid > 0 ? lastPid() : -1;
   if (last === madeSincePid) {
     // No pid handed out since: that process is the only candidate, and listing /proc (the
@@ -71,7 +72,7 @@ export function scanProcesses(madeSincePid = 0): ProcessInfo[] | null {
   for (const entry of entries) {
     if (entry.charCodeAt(0) < 48 || entry.charCodeAt(0) > 57) continue;
     const pid = Number(entry);
-    if (pid < floor) continue;
+    if (pid < floor || skip?.(pid)) continue;
     const info = readProcess(pid);
     if (info) processes.push(info);
   }

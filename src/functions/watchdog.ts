@@ -41,6 +41,11 @@ class Watchdog {
     if (this.#groups.delete(pgid)) this.#send(`-${pgid}\n`);
   }
 
+  /** Whether `pgid` is a group alyx started and has not ended yet. */
+  isWatching(pgid: number): boolean {
+    return this.#groups.has(pgid);
+  }
+
   /** Lines of one turn of the event loop go out in one write. */
   #send(line: string): void {
     this.#pending += line;
