@@ -81,6 +81,12 @@ setInterval(() => {}, 1000);
   'functions/shell-hang/run.sh': executable('#!/bin/sh\nsleep 300 &\necho $! > grandchild.pid\nwait\n'),
   'functions/shell-exit-3/manifest.yaml': 'runtime: binary\nbuild:\n  output: run.sh\n',
   'functions/shell-exit-3/run.sh': executable('#!/bin/sh\necho "fatal: something broke" >&2\nexit 3\n'),
+  // Answers, closes its stdout, and goes on for 2 s.
+  'functions/shell-closes-stdout/manifest.yaml': 'runtime: binary\nbuild:\n  output: run.sh\n',
+  'functions/shell-closes-stdout/run.sh': executable('#!/bin/sh\ncat >/dev/null\necho "{\\"success\\": true, \\"output\\": {\\"pid\\": $$}}"\nexec >&-\nsleep 2\n'),
+  'functions/node-exit-listener/index.js': nodeFunction(
+    `process.on('exit', () => console.log(JSON.stringify({ success: true, output: { from: 'exit listener' } })));`,
+  ),
 };
 
 const C_PROGRAM = `
@@ -183,8 +189,15 @@ describe('the runner, with real interpreters and executables', () => {
       expect(result.success).toBe(true);
       const leftover = (result.output as { left: number }).left;
       expect(await waitFor(() => !isAlive(leftover))).toBe(true);
-      const warning = logs.lines().find((line) => line.request_id === result.requestId && line.level === 40);
-      expect(warning).toMatchObject({ processes: 1, msg: expect.stringContaining('left behind') });
+      // The answer can come before the exit; the warning comes with the exit.
+      const warning = (): Record<string, unknown> | undefined => logs.lines().find((line) => line.request_id === result.requestId && line.level === 40);
+      expect(await waitFor(() => warning() !== undefined)).toBe(true);
+      expect(warning()).toMatchObject({ processes: 1, msg: expect.stringContaining('left behind') });
+    });
+
+    it("still delivers a response written by an 'exit' listener (alyx closes stdout only after the last one)", async () => {
+      const result = await invoke('node-exit-listener');
+      expect(result).toMatchObject({ success: true, output: { from: 'exit listener' } });
     });
 
     it('reports a function that does not exist as FUNCTION_NOT_FOUND', async () => {
@@ -223,6 +236,21 @@ describe('the runner, with real interpreters and executables', () => {
       expect(result.error?.code).toBe('TIMEOUT');
       const grandchild = await readPidFile(path.join(root, 'functions', 'shell-hang', 'grandchild.pid'));
       expect(isAlive(grandchild)).toBe(false);
+    });
+
+    it('answers once stdout has ended with a response, and holds the concurrency slot until the process has exited', async () => {
+      const config = resolveConfig({ projectDir: root, mode: 'production', env: { PATH: process.env.PATH, HOME: process.env.HOME, ALYX_FUNCTIONS_CONCURRENCY: '1' } });
+      const oneAtATime = new Invoker(config, new FunctionRegistry(() => loadSnapshot(config, process.env)), logs.logger, process.env);
+      const first = await oneAtATime.invoke('shell-closes-stdout', {});
+      const firstPid = (first.output as { pid: number }).pid;
+      expect(first.success).toBe(true);
+      // Answered while the process still runs its 2 s after closing stdout.
+      expect(isAlive(firstPid)).toBe(true);
+      const second = await oneAtATime.invoke('shell-closes-stdout', {});
+      expect(second.success).toBe(true);
+      // The second could only start once the first had exited.
+      expect(isAlive(firstPid)).toBe(false);
+      expect(await waitFor(() => !isAlive((second.output as { pid: number }).pid), 5000)).toBe(true);
     });
 
     it('reports a non-zero exit without a response as EXECUTION_ERROR with the exit code', async () => {

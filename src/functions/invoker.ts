@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import path from 'node:path';
 import type { AlyxConfig } from '../config/resolve';
 import { randomHex } from '../random-hex';
 import { AlyxError, FunctionNotFoundError, FunctionNotReadyError } from '../errors';
@@ -115,9 +116,12 @@ export class Invoker {
     let result: RunResult;
     try {
       result = await this.#run(registered, snapshot, requestId, input, options.signal);
-    } finally {
+    } catch (error) {
       release();
+      throw error;
     }
+    // The slot is held until the process and what it left behind are gone, which can be after the answer.
+    void result.finished.then(release);
 
     if (!result.ok) {
       const showStderr = this.#config.mode === 'development' && result.error.code === 'EXECUTION_ERROR' && result.stderrTail;
@@ -147,8 +151,9 @@ export class Invoker {
     const name = def.name;
     const spawnSpec = this.#spawnSpec(registered, snapshot);
     const lease = this.#hooks.pool?.acquire(name, registered, def.pool ?? this.#config.functions.pool, () => spawnSpec);
+    let result: RunResult;
     try {
-      return await runProcess(
+      result = await runProcess(
         {
           ...spawnSpec,
           // Written now, to a fresh or a warm process alike: the request id and token are this invocation's.
@@ -170,9 +175,12 @@ export class Invoker {
         },
         lease?.child ?? undefined,
       );
-    } finally {
+    } catch (error) {
       lease?.release();
+      throw error;
     }
+    void result.finished.then(() => lease?.release());
+    return result;
   }
 
   #spawnSpec(registered: RegisteredFunction, snapshot: FunctionSnapshot): SpawnSpec {
@@ -181,7 +189,7 @@ export class Invoker {
       const { def, plan } = registered;
       spec = {
         command: plan.command as string,
-        args: plan.args,
+        args: def.runtime === 'node' && plan.exec === 'interpreter' ? ['--require', NODE_PRELOAD, ...plan.args] : plan.args,
         cwd: def.dir,
         env: buildFunctionEnv({
           mode: this.#config.mode,
@@ -199,6 +207,12 @@ export class Invoker {
     return spec;
   }
 }
+
+/**
+ * Closes a node function's stdout as soon as its JavaScript is done (see node-preload). The
+ * compiled file: tests that load alyx from its TypeScript source use the build's copy too.
+ */
+const NODE_PRELOAD = path.resolve(__dirname, '..', '..', 'dist', 'functions', 'node-preload.js');
 
 function configuredUrl(config: AlyxConfig): string {
   const { host, port, tls } = config.server;

@@ -30,9 +30,12 @@ export interface RunSpec extends SpawnSpec {
   readonly logger: Logger;
 }
 
-export type RunResult =
+export type RunOutcome =
   | { readonly ok: true; readonly response: FunctionResponse; readonly stderrTail: string }
   | { readonly ok: false; readonly error: AlyxError; readonly stderrTail: string };
+
+/** The outcome, and when the process and everything it left behind are gone (the slot it holds is free then). */
+export type RunResult = RunOutcome & { readonly finished: Promise<void> };
 
 const STDERR_TAIL_BYTES = 4096;
 
@@ -88,10 +91,20 @@ const startedProcesses = new WeakMap<ChildProcess, Invocation>();
  * Spawns the process (or takes `started`, one a warm pool spawned with the same spec), writes
  * the request, reads stdout whole (up to the cap), logs stderr line by line, and ends the
  * whole tree on timeout, abort or overflow. The timeout counts from the request's write.
- * Resolves once the process and everything it left behind are gone; never rejects.
+ * Resolves as soon as stdout has ended holding a response (the exit code does not matter then),
+ * or else once the process has exited; `finished` resolves once the process and everything it
+ * left behind are gone. Never rejects.
  */
 export function runProcess(spec: RunSpec, started?: ChildProcess): Promise<RunResult> {
-  return new Promise<RunResult>((resolve) => {
+  return new Promise<RunResult>((resolveResult) => {
+    let markFinished!: () => void;
+    const finished = new Promise<void>((resolveFinished) => (markFinished = resolveFinished));
+    let answered = false;
+    const resolve = (outcome: RunOutcome): void => {
+      if (answered) return;
+      answered = true;
+      resolveResult({ ...outcome, finished });
+    };
     const chunks: Buffer[] = [];
     let outputBytes = 0;
     let failure: AlyxError | null = null;
@@ -107,6 +120,7 @@ export function runProcess(spec: RunSpec, started?: ChildProcess): Promise<RunRe
     if (spec.signal?.aborted && !started) {
       // Cancelled while it waited (client gone, shutdown): nothing is spawned.
       resolve({ ok: false, error: abortError(spec.signal), stderrTail: '' });
+      markFinished();
       return;
     }
     let child: ChildProcess;
@@ -114,6 +128,7 @@ export function runProcess(spec: RunSpec, started?: ChildProcess): Promise<RunRe
       child = started ?? spawnFunctionProcess(spec);
     } catch (error) {
       resolve({ ok: false, error: startError(spec.command, error), stderrTail: '' });
+      markFinished();
       return;
     }
 
@@ -163,8 +178,18 @@ export function runProcess(spec: RunSpec, started?: ChildProcess): Promise<RunRe
         watchdog.release(child.pid);
       }
       // Without a response, a node function stopped by its heap limit (see heap-cap) hit the memory cap.
-      const heapFailure = memoryLimit > 0 && heapWasExhausted(stderr.tail) ? new MemoryLimitExceededError(memoryLimit, peakMemory, true) : null;
-      resolve(buildResult(Buffer.concat(chunks, outputBytes).toString('utf8'), exit, failure, heapFailure, stderr.tail, spec.logger));
+      if (!answered) {
+        const heapFailure = memoryLimit > 0 && heapWasExhausted(stderr.tail) ? new MemoryLimitExceededError(memoryLimit, peakMemory, true) : null;
+        resolve(buildResult(Buffer.concat(chunks, outputBytes).toString('utf8'), exit, failure, heapFailure, stderr.tail, spec.logger));
+      }
+      markFinished();
+    };
+
+    /** stdout has ended before the exit: with a response in it, that is the answer already. */
+    const answerEarly = (): void => {
+      if (answered || exit || failure) return;
+      const stdout = Buffer.concat(chunks, outputBytes).toString('utf8');
+      if (parseStdout(stdout).response) resolve(buildResult(stdout, { code: null, signal: null }, null, null, stderr.tail, spec.logger));
     };
 
     timers.push(setTimeout(() => fail(new TimeoutError(spec.timeoutMs)), spec.timeoutMs));
@@ -194,6 +219,7 @@ export function runProcess(spec: RunSpec, started?: ChildProcess): Promise<RunRe
     });
     child.stdout?.on('close', () => {
       stdoutDone = true;
+      answerEarly();
       void settle();
     });
     child.stderr?.on('data', (chunk: Buffer) => stderr.write(chunk));
@@ -228,7 +254,7 @@ function buildResult(
   heapFailure: AlyxError | null,
   stderrTail: string,
   logger: Logger,
-): RunResult {
+): RunOutcome {
   if (failure) return { ok: false, error: failure, stderrTail };
   const parsed = parseStdout(stdout);
   for (const line of parsed.otherLines) logger.info({ stream: 'stdout' }, line);
