@@ -1,6 +1,17 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
 import { WATCHDOG_SCRIPT } from '../../src/functions/watchdog';
 import { isAlive, waitFor } from '../helpers/processes';
+
+/** The mask of signals a process ignores, from /proc/<pid>/status; 0 when it cannot be read. */
+function ignoredSignals(pid: number): bigint {
+  try {
+    const line = /^SigIgn:\s*([0-9a-f]+)$/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return line ? BigInt(`0x${line[1]}`) : 0n;
+  } catch {
+    return 0n;
+  }
+}
 
 /** The watchdog's script on its own: the groups it was told of, less those released, are the ones it ends at EOF. */
 describe('the watchdog script', () => {
@@ -32,6 +43,8 @@ describe('the watchdog script', () => {
     const watchdog = spawn('/bin/sh', ['-c', WATCHDOG_SCRIPT, 'alyx-watchdog', 'test'], { stdio: ['pipe', 'ignore', 'inherit'], detached: true });
     const exited = new Promise((resolve) => watchdog.once('exit', resolve));
     watchdog.stdin?.write(`+${listed}\n`);
+    // Its trap has run once the kernel shows the three signals ignored (SigIgn: HUP 0x1, INT 0x2, TERM 0x4000).
+    expect(await waitFor(() => (ignoredSignals(watchdog.pid as number) & 0x4003n) === 0x4003n, 5000)).toBe(true);
     for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.kill(watchdog.pid as number, signal);
     // Nothing to poll for: it must still be there once the signals have had time to land.
     await new Promise((resolve) => setTimeout(resolve, 200));
