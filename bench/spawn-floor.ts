@@ -128,6 +128,8 @@ function commandsOf(project: string): Record<string, { command: string[]; cwd: s
 
 interface Server {
   url: (name: string) => string;
+  /** A request that runs no function: the floor's 404, alyx's health check. */
+  idleUrl: string;
   child: ChildProcess;
 }
 
@@ -147,14 +149,14 @@ function freePort(): Promise<number> {
  * Starts a server process on `port` and waits until it answers HTTP. Its stdout goes nowhere,
  * so reading alyx's log lines costs this process (which also drives the load) nothing.
  */
-async function startServer(argv: string[], env: NodeJS.ProcessEnv, port: number, route: (base: string, name: string) => string): Promise<Server> {
+async function startServer(argv: string[], env: NodeJS.ProcessEnv, port: number, route: (base: string, name: string) => string, idlePath: string): Promise<Server> {
   const child = spawn(process.execPath, argv, { env, stdio: ['ignore', 'ignore', 'inherit'] });
   const base = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + START_DEADLINE_MS;
   while (Date.now() < deadline && child.exitCode === null) {
     try {
       await fetch(`${base}/api/health`, { signal: AbortSignal.timeout(1000) });
-      return { url: (name) => route(base, name), child };
+      return { url: (name) => route(base, name), idleUrl: `${base}${idlePath}`, child };
     } catch {
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
@@ -165,7 +167,7 @@ async function startServer(argv: string[], env: NodeJS.ProcessEnv, port: number,
 
 async function startFloor(commands: Record<string, { command: string[]; cwd: string }>): Promise<Server> {
   const port = await freePort();
-  return startServer([FLOOR, JSON.stringify(commands), String(port)], process.env, port, (base, name) => `${base}/${name}`);
+  return startServer([FLOOR, JSON.stringify(commands), String(port)], process.env, port, (base, name) => `${base}/${name}`, '/no-such-function');
 }
 
 async function startAlyx(project: string, pool: number, nodeOptions: string[] = []): Promise<Server> {
@@ -176,6 +178,7 @@ async function startAlyx(project: string, pool: number, nodeOptions: string[] = 
     { ...env, ALYX_FUNCTIONS_POOL: String(pool) },
     port,
     (base, name) => `${base}/api/functions/${name}`,
+    '/api/health',
   );
 }
 
@@ -232,6 +235,38 @@ function post(url: string): Promise<number> {
     req.on('timeout', () => req.destroy());
     req.end('{"name": "bench"}');
   });
+}
+
+/** One GET on a kept-alive connection, whatever its status; resolves with its latency in ms. */
+function get(url: string): Promise<number> {
+  return new Promise((resolve) => {
+    const started = performance.now();
+    const req = http.request(url, { agent: pacedAgent, timeout: 30_000 }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(performance.now() - started));
+    });
+    req.on('error', () => resolve(Infinity));
+    req.on('timeout', () => req.destroy());
+    req.end();
+  });
+}
+
+/**
+ * The round trip of a request that runs nothing, to a server that sat idle in between (paced
+ * like the paced row): on a virtual machine, waking an idle process is part of every answer.
+ */
+async function idleRoundTrips(servers: Record<string, Server>, rate: number, count: number): Promise<Record<string, number>> {
+  const labels = Object.keys(servers);
+  const latencies = new Map(labels.map((label) => [label, [] as number[]]));
+  const start = performance.now();
+  for (let i = 0; i < labels.length * (count + 1); i++) {
+    const label = labels[i % labels.length];
+    const wait = start + (i * 1000) / rate - performance.now();
+    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+    const ms = await get(servers[label].idleUrl);
+    if (i >= labels.length && Number.isFinite(ms)) latencies.get(label)?.push(ms);
+  }
+  return Object.fromEntries(labels.map((label) => [label, percentile((latencies.get(label) ?? []).sort((x, y) => x - y), 50)]));
 }
 
 /**
@@ -359,6 +394,7 @@ async function main(): Promise<void> {
         for (const [label, server] of Object.entries(contenders)) results.set(key(label, name, load), await measure(server, name, load));
       }
     }
+    const idle = await idleRoundTrips({ a: contenders.a, b: contenders.b }, PACED_RATE, PACED_RATE * SECONDS);
     await Promise.all(Object.values(contenders).map(stop));
 
     let profileLine = '';
@@ -411,6 +447,9 @@ async function main(): Promise<void> {
         console.log(`| ${name} | ${load.label} | ${cpu.join(' | ')} |`);
       }
     }
+    console.log(
+      `\nRound trip of a request that runs no function, one every ${(2 * 1000) / PACED_RATE} ms to each server on a kept-alive connection, p50: (a) floor ${fmt(idle.a)} ms (its 404), (b) alyx ${fmt(idle.b)} ms (GET /api/health)`,
+    );
     if (profileLine) console.log(`\n${profileLine}`);
     if (spawnCost) console.log(`\n${spawnCost}`);
     console.log(`\n(${fmt((Date.now() - started) / 1000, 0)} s in all)`);
