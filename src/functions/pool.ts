@@ -1,6 +1,6 @@
 import type { ChildProcess } from 'node:child_process';
 import type { Logger } from '../logger';
-import { killGroup, signalGroup } from './process-group';
+import { killGroup } from './process-group';
 import { spawnFunctionProcess, type SpawnSpec } from './runner';
 import { watchdog } from './watchdog';
 
@@ -29,12 +29,6 @@ const DEFAULT_IDLE_MS = 60_000;
 const DEFAULT_WINDOW_MS = 10_000;
 /** A function whose fresh processes keep failing while they wait is not pooled any more. */
 const MAX_CONSECUTIVE_DISCARDS = 3;
-
-/** Process groups of every waiting process, so that even an abrupt exit of alyx ends them. */
-const waitingGroups = new Set<number>();
-process.on('exit', () => {
-  for (const pgid of waitingGroups) signalGroup(pgid, 'SIGKILL');
-});
 
 /** The warm processes of every function, each sized to its recent concurrency within its cap. */
 export class ProcessPool {
@@ -164,7 +158,7 @@ class FunctionPool {
         released = true;
         this.inUse--;
         this.lastUsed = Date.now();
-        // Replaced once the invocation has answered: spawn() holds the thread for milliseconds,
+        // Replaced once the invocation has finished: spawn() holds the thread for milliseconds,
         // which the invocation's own response should not wait behind.
         this.#scheduleRefill();
       },
@@ -234,8 +228,6 @@ class FunctionPool {
       child.once('error', (error: NodeJS.ErrnoException) => this.#discarded(null, `it could not be started (${error.code ?? error.message})`));
       return;
     }
-    const pgid = child.pid;
-    waitingGroups.add(pgid);
     const discard = (reason: string): void => {
       const index = this.#idle.indexOf(child);
       if (index === -1) return;
@@ -260,8 +252,6 @@ class FunctionPool {
       child.off('exit', onExit);
       child.off('error', onError);
       child.stdin?.off('error', ignore);
-      // From here on the runner (or #end) owns the process and its group.
-      waitingGroups.delete(pgid);
     });
     this.#idle.push(child);
   }

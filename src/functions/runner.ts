@@ -4,7 +4,7 @@ import { AlyxError, ExecutionError, MemoryLimitExceededError, OutputTooLargeErro
 import type { Logger } from '../logger';
 import { endEscaped, findLeftovers, invocationProcesses, INVOCATION_VARIABLE, newInvocationTag, type Invocation, type Leftovers } from './leftovers';
 import { heapWasExhausted, withHeapCap } from './heap-cap';
-import { parseStdout, type FunctionResponse } from './protocol';
+import { parseStdout, type FunctionResponse, type ParsedStdout } from './protocol';
 import { watchdog } from './watchdog';
 import { killGroup, residentBytes, signalGroup, ticksSinceBoot } from './process-group';
 
@@ -189,7 +189,8 @@ export function runProcess(spec: RunSpec, started?: ChildProcess): Promise<RunRe
     const answerEarly = (): void => {
       if (answered || exit || failure) return;
       const stdout = Buffer.concat(chunks, outputBytes).toString('utf8');
-      if (parseStdout(stdout).response) resolve(buildResult(stdout, { code: null, signal: null }, null, null, stderr.tail, spec.logger));
+      const parsed = parseStdout(stdout);
+      if (parsed.response) resolve(buildResult(stdout, { code: null, signal: null }, null, null, stderr.tail, spec.logger, parsed));
     };
 
     timers.push(setTimeout(() => fail(new TimeoutError(spec.timeoutMs)), spec.timeoutMs));
@@ -254,9 +255,10 @@ function buildResult(
   heapFailure: AlyxError | null,
   stderrTail: string,
   logger: Logger,
+  parsed?: ParsedStdout,
 ): RunOutcome {
   if (failure) return { ok: false, error: failure, stderrTail };
-  const parsed = parseStdout(stdout);
+  parsed ??= parseStdout(stdout);
   for (const line of parsed.otherLines) logger.info({ stream: 'stdout' }, line);
   if (parsed.response) return { ok: true, response: parsed.response, stderrTail };
   if (heapFailure) return { ok: false, error: heapFailure, stderrTail };

@@ -1,13 +1,14 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { Socket } from 'node:net';
+import { signalGroup } from './process-group';
 
 /**
  * The process groups alyx is responsible for (running functions, warm processes) are also
  * listed with a watchdog: a small `sh`, in its own session, that reads "+pgid" and "-pgid"
  * lines on stdin. When alyx dies without ending them (SIGKILL, a crash of node itself), its
  * end of that pipe closes, and the watchdog SIGKILLs every group still listed, then exits.
- * alyx's own exit handlers cover every other way out. Where there is no sh (or on Windows)
- * nothing more is watched.
+ * On every exit alyx gets to run code for, it SIGKILLs them itself (below). Where there is no
+ * sh (or on Windows) nothing more is watched.
  */
 export const WATCHDOG_SCRIPT = `trap '' INT TERM HUP QUIT
 groups=' '
@@ -39,6 +40,11 @@ class Watchdog {
 
   release(pgid: number): void {
     if (this.#groups.delete(pgid)) this.#send(`-${pgid}\n`);
+  }
+
+  /** SIGKILLs every group still listed, synchronously: for alyx's own last moments. */
+  killAll(): void {
+    for (const pgid of this.#groups) signalGroup(pgid, 'SIGKILL');
   }
 
   /** Whether `pgid` is a group alyx started and has not ended yet. */
@@ -89,3 +95,5 @@ class Watchdog {
 }
 
 export const watchdog = new Watchdog();
+
+process.on('exit', () => watchdog.killAll());
