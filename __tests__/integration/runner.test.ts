@@ -73,6 +73,36 @@ setInterval(() => {}, 1000);
     'print(json.dumps({"success": False, "error": "it went wrong", "error_code": "PY_FAIL"}))',
     '',
   ].join('\n'),
+  // Reports what python shows the script about itself; imports a module beside it.
+  'functions/python-self/helper.py': 'NAME = "helper beside the script"\n',
+  'functions/python-self/index.py': [
+    'import json, os, sys',
+    'import helper',
+    'json.load(sys.stdin)',
+    'print(json.dumps({"success": True, "output": {"argv": sys.argv, "path0": sys.path[0], "file": __file__,',
+    '    "name": __name__, "helper": helper.NAME, "globals": sorted(k for k in globals() if not k.startswith("__"))}}))',
+    '',
+  ].join('\n'),
+  'functions/python-atexit/index.py': [
+    'import atexit, json, sys',
+    'json.load(sys.stdin)',
+    'atexit.register(lambda: print(json.dumps({"success": True, "output": {"from": "atexit"}})))',
+    '',
+  ].join('\n'),
+  // Answers, then takes 2 s to tear down: a finalizer runs after every atexit handler.
+  'functions/python-slow-teardown/index.py': [
+    'import json, os, sys, time',
+    'class SlowToFinalize:',
+    '    def __init__(self):',
+    '        self.sleep = time.sleep',
+    '    def __del__(self):',
+    '        self.sleep(2)',
+    'holder = SlowToFinalize()',
+    'json.load(sys.stdin)',
+    'print(json.dumps({"success": True, "output": {"pid": os.getpid()}}))',
+    '',
+  ].join('\n'),
+  'functions/python-crash/index.py': 'import json, sys\njson.load(sys.stdin)\nraise RuntimeError("boom in python")\n',
   'functions/shell-ok/manifest.yaml': 'runtime: binary\nbuild:\n  output: run.sh\n',
   'functions/shell-ok/run.sh': executable('#!/bin/sh\nread -r request\necho "shell: got $(printf %s "$request" | wc -c) bytes" >&2\necho \'{"success": true, "output": {"shell": true}}\'\n'),
   'functions/shell-no-stdin/manifest.yaml': 'runtime: binary\nbuild:\n  output: run.sh\n',
@@ -217,6 +247,44 @@ describe('the runner, with real interpreters and executables', () => {
     it('normalises a string error with error_code', async () => {
       const result = await invoke('python-string-error');
       expect(result.error).toEqual({ code: 'PY_FAIL', message: 'it went wrong' });
+    });
+
+    it('runs the script as python would: argv, sys.path[0], __file__, __name__, a module beside it', async () => {
+      const result = await invoke('python-self');
+      const dir = path.join(root, 'functions', 'python-self');
+      expect(result.output).toEqual({
+        argv: [path.join(dir, 'index.py')],
+        path0: fs.realpathSync(dir),
+        file: path.join(dir, 'index.py'),
+        name: '__main__',
+        helper: 'helper beside the script',
+        globals: ['helper', 'json', 'os', 'sys'],
+      });
+    });
+
+    it('still delivers a response printed by an atexit handler (stdout ends only after the last one)', async () => {
+      const result = await invoke('python-atexit');
+      expect(result).toMatchObject({ success: true, output: { from: 'atexit' } });
+    });
+
+    it('answers before the interpreter has finished tearing down, and holds the slot until it has', async () => {
+      const config = resolveConfig({ projectDir: root, mode: 'production', env: { PATH: process.env.PATH, HOME: process.env.HOME, ALYX_FUNCTIONS_CONCURRENCY: '1' } });
+      const oneAtATime = new Invoker(config, new FunctionRegistry(() => loadSnapshot(config, process.env)), logs.logger, process.env);
+      const first = await oneAtATime.invoke('python-slow-teardown', {});
+      const firstPid = (first.output as { pid: number }).pid;
+      expect(isAlive(firstPid)).toBe(true);
+      const second = await oneAtATime.invoke('python-slow-teardown', {});
+      expect(second.success).toBe(true);
+      expect(isAlive(firstPid)).toBe(false);
+      expect(await waitFor(() => !isAlive((second.output as { pid: number }).pid), 5000)).toBe(true);
+    });
+
+    it("shows the script's own file and line in a traceback (development)", async () => {
+      const result = await invoke('python-crash', {}, 'development');
+      expect(result.error).toMatchObject({ code: 'EXECUTION_ERROR', details: { exit_code: 1 } });
+      const stderr = (result.error?.details as { stderr: string }).stderr;
+      expect(stderr).toContain(`File "${path.join(root, 'functions', 'python-crash', 'index.py')}", line 3, in <module>`);
+      expect(stderr).toContain('RuntimeError: boom in python');
     });
   });
 

@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import path from 'node:path';
 import type { AlyxConfig } from '../config/resolve';
 import { randomHex } from '../random-hex';
 import { AlyxError, FunctionNotFoundError, FunctionNotReadyError } from '../errors';
@@ -7,6 +6,7 @@ import type { Logger } from '../logger';
 import { buildFunctionEnv } from './environment';
 import { encodeRequest, type FunctionErrorBody } from './protocol';
 import { ConcurrencyLimiter } from './limiter';
+import { argsWithPreload } from './preload';
 import type { ProcessPool } from './pool';
 import type { FunctionRegistry, FunctionSnapshot, RegisteredFunction } from './registry';
 import { runProcess, type RunResult, type SpawnSpec } from './runner';
@@ -189,7 +189,7 @@ export class Invoker {
       const { def, plan } = registered;
       spec = {
         command: plan.command as string,
-        args: def.runtime === 'node' && plan.exec === 'interpreter' ? ['--require', NODE_PRELOAD, ...plan.args] : plan.args,
+        args: argsWithPreload(def.runtime, plan),
         cwd: def.dir,
         env: buildFunctionEnv({
           mode: this.#config.mode,
@@ -207,12 +207,6 @@ export class Invoker {
     return spec;
   }
 }
-
-/**
- * Closes a node function's stdout as soon as its JavaScript is done (see node-preload). The
- * compiled file: tests that load alyx from its TypeScript source use the build's copy too.
- */
-const NODE_PRELOAD = path.resolve(__dirname, '..', '..', 'dist', 'functions', 'node-preload.js');
 
 function configuredUrl(config: AlyxConfig): string {
   const { host, port, tls } = config.server;

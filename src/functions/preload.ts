@@ -1,0 +1,50 @@
+import path from 'node:path';
+import type { ExecutionPlan } from './entrypoint';
+import type { FunctionDef } from './types';
+
+/**
+ * Node and python keep stdout open through their own teardown and the kernel's (about 10 ms
+ * here) after the function's last line has run. alyx answers at end-of-file, so each gets a
+ * small preload that ends stdout once no code of the function can write any more.
+ */
+export function argsWithPreload(runtime: FunctionDef['runtime'], plan: ExecutionPlan): readonly string[] {
+  if (plan.exec !== 'interpreter') return plan.args;
+  if (runtime === 'node') return ['--require', NODE_PRELOAD, ...plan.args];
+  if (runtime === 'python') return [...plan.args.slice(0, -1), '-c', PYTHON_PRELOAD, ...plan.args.slice(-1)];
+  return plan.args;
+}
+
+/** The compiled file: tests that load alyx from its TypeScript source use the build's copy too. */
+const NODE_PRELOAD = path.resolve(__dirname, '..', '..', 'dist', 'functions', 'node-preload.js');
+
+/**
+ * Runs the script (the argument after `-c`) as `python3 script` would: same sys.argv, sys.path[0],
+ * __file__ and __name__, in the real __main__ module. An atexit handler registered before the
+ * script's own runs after all of them (they run last-in, first-out) and after non-daemon threads
+ * have been joined: it flushes stdout, then points fd 1 at /dev/null.
+ */
+const PYTHON_PRELOAD = `def _alyx_preload():
+    import atexit, os, sys
+    script = os.path.abspath(sys.argv[1])
+    del sys.argv[0]
+    if sys.path and sys.path[0] == '':
+        sys.path[0] = os.path.dirname(os.path.realpath(script))
+    def end_stdout():
+        try:
+            sys.stdout.flush()
+        except Exception:
+            pass
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, 1)
+            os.close(devnull)
+        except OSError:
+            pass
+    atexit.register(end_stdout)
+    main = sys.modules['__main__'].__dict__
+    del main['_alyx_preload']
+    main['__file__'] = script
+    with open(script, 'rb') as source:
+        return compile(source.read(), script, 'exec')
+exec(_alyx_preload())
+`;
