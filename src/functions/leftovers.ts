@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import { randomHex } from '../random-hex';
-import { killGroup, scanProcesses, type ProcessInfo } from './process-group';
+import { killGroup, lastPid, scanProcesses, signalGroup, type ProcessInfo } from './process-group';
 import { watchdog } from './watchdog';
 
 /**
@@ -51,12 +51,17 @@ export function invocationProcesses(invocation: Invocation, otherSessions: { has
   return { inGroup, escaped };
 }
 
-/** What is left once the main process has exited. */
+/** What is left once the main process has exited (and has been reaped). */
 export function findLeftovers(invocation: Invocation, otherSessions: { has(sid: number): boolean }): Leftovers {
+  // The common case costs one read and one signal: no pid was handed out since the main
+  // process, so it made no other, and its group is empty.
+  if (lastPid() === invocation.pid && !signalGroup(invocation.pid, 0)) return NOTHING_LEFT;
   const { inGroup, escaped } = invocationProcesses(invocation, otherSessions);
   // A group can only be joined inside its own session, and these sessions were made by the function: the group is its.
   return { inGroup: inGroup.length, escapedGroups: [...new Set(escaped.map((info) => info.pgid))] };
 }
+
+const NOTHING_LEFT: Leftovers = { inGroup: 0, escapedGroups: [] };
 
 /** Ends the escaped groups (the caller ends its own group). */
 export function endEscaped(leftovers: Leftovers): Promise<void>[] {

@@ -61,6 +61,7 @@ export function scanProcesses(madeSincePid = 0, skip?: (pid: number) => boolean)
     const only = readProcess(madeSincePid);
     return only ? [only] : [];
   }
+  if (last > madeSincePid && last - madeSincePid <= PROBE_SPAN) return probeProcesses(madeSincePid, last, skip);
   let entries: string[];
   try {
     entries = fs.readdirSync('/proc');
@@ -79,11 +80,44 @@ export function scanProcesses(madeSincePid = 0, skip?: (pid: number) => boolean)
   return processes;
 }
 
-/** The pid the kernel handed out last; -1 when unknown. */
-function lastPid(): number {
+/**
+ * Few pids handed out since: trying each costs less than listing /proc. A thread's id is a pid
+ * too, and /proc answers for it without listing it, so what answers is checked to be a process.
+ */
+const PROBE_SPAN = 64;
+
+function probeProcesses(from: number, to: number, skip?: (pid: number) => boolean): ProcessInfo[] {
+  const processes: ProcessInfo[] = [];
+  for (let pid = from; pid <= to; pid++) {
+    if (skip?.(pid)) continue;
+    const info = readProcess(pid);
+    if (info && isProcess(pid)) processes.push(info);
+  }
+  return processes;
+}
+
+function isProcess(pid: number): boolean {
   try {
-    return Number(fs.readFileSync('/proc/sys/kernel/ns_last_pid', 'utf8'));
+    return /^Tgid:\s+(\d+)$/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'latin1'))?.[1] === String(pid);
   } catch {
+    return false;
+  }
+}
+
+/** ns_last_pid, kept open (one read a call); null where it cannot be read. */
+let lastPidFile: number | null | undefined;
+const lastPidBuffer = Buffer.alloc(16);
+
+/** The pid the kernel handed out last; -1 when unknown. */
+export function lastPid(): number {
+  if (lastPidFile === null) return -1;
+  try {
+    lastPidFile ??= fs.openSync('/proc/sys/kernel/ns_last_pid', 'r');
+    const length = fs.readSync(lastPidFile, lastPidBuffer, 0, lastPidBuffer.length, 0);
+    const pid = Number(lastPidBuffer.toString('latin1', 0, length));
+    return Number.isInteger(pid) && pid > 0 ? pid : -1;
+  } catch {
+    lastPidFile = null;
     return -1;
   }
 }

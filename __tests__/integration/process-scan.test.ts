@@ -1,0 +1,59 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { lastPid, scanProcesses, signalGroup } from '../../src/functions/process-group';
+import { findLeftovers } from '../../src/functions/leftovers';
+import { isAlive, waitFor } from '../helpers/processes';
+
+/** A node process (it runs several threads) leading its own group, with one `sleep` child. */
+const LEADER = "const c = require('node:child_process').spawn('sleep', ['30'], { stdio: 'ignore' }); console.log(c.pid); setInterval(() => {}, 1000);";
+
+const onLinux = process.platform === 'linux';
+if (!onLinux) console.warn('SKIP: the /proc process scan tests need Linux');
+const linuxOnly = onLinux ? describe : describe.skip;
+
+linuxOnly('the look at /proc for what a function started', () => {
+  let leader: ChildProcess | null = null;
+
+  afterEach(async () => {
+    if (leader?.pid !== undefined) {
+      signalGroup(leader.pid, 'SIGKILL');
+      const pid = leader.pid;
+      await waitFor(() => !isAlive(pid));
+    }
+    leader = null;
+  });
+
+  async function startLeader(): Promise<{ pid: number; childPid: number }> {
+    leader = spawn(process.execPath, ['-e', LEADER], { detached: true, stdio: ['ignore', 'pipe', 'ignore'] });
+    const childPid = await new Promise<number>((resolve, reject) => {
+      leader?.stdout?.once('data', (chunk: Buffer) => resolve(Number(chunk.toString().trim())));
+      leader?.once('exit', () => reject(new Error('the leader exited early')));
+    });
+    return { pid: leader.pid as number, childPid };
+  }
+
+  it("lists the group's processes, not its threads, whether it tries the pids made since or lists /proc", async () => {
+    const { pid, childPid } = await startLeader();
+    // The node leader's threads took pids too: the span is small enough to try pid by pid.
+    const span = lastPid() - pid;
+    expect(span).toBeGreaterThan(1);
+    const inGroup = (scanned: ReturnType<typeof scanProcesses>): number[] =>
+      (scanned ?? []).filter((info) => info.pgid === pid).map((info) => info.pid).sort((a, b) => a - b);
+    const tried = inGroup(scanProcesses(pid));
+    const listed = inGroup(scanProcesses());
+    expect(tried).toEqual([pid, childPid].sort((a, b) => a - b));
+    expect(listed).toEqual(tried);
+  });
+
+  it('finds what the main process left in its group once it has exited, and nothing after a process that made none', async () => {
+    const { pid, childPid } = await startLeader();
+    process.kill(pid, 'SIGKILL');
+    await waitFor(() => !isAlive(pid));
+    expect(isAlive(childPid)).toBe(true);
+    expect(findLeftovers({ pid, startTicks: 0, tag: 'no-such-tag' }, new Set())).toEqual({ inGroup: 1, escapedGroups: [] });
+
+    const lone = spawn('true', [], { detached: true, stdio: 'ignore' });
+    const lonePid = lone.pid as number;
+    await new Promise((resolve) => lone.once('exit', resolve));
+    expect(findLeftovers({ pid: lonePid, startTicks: 0, tag: 'no-such-tag' }, new Set())).toEqual({ inGroup: 0, escapedGroups: [] });
+  });
+});
