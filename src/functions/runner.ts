@@ -185,12 +185,12 @@ export function runProcess(spec: RunSpec, started?: ChildProcess): Promise<RunRe
       markFinished();
     };
 
-    /** stdout has ended before the exit: with a response in it, that is the answer already. */
+    /** stdout has ended: with a response in it, that is the answer, whether or not the process has exited. */
     const answerEarly = (): void => {
-      if (answered || exit || failure) return;
+      if (answered || failure) return;
       const stdout = Buffer.concat(chunks, outputBytes).toString('utf8');
       const parsed = parseStdout(stdout);
-      if (parsed.response) resolve(buildResult(stdout, { code: null, signal: null }, null, null, stderr.tail, spec.logger, parsed));
+      if (parsed.response) resolve(buildResult(stdout, exit ?? { code: null, signal: null }, null, null, stderr.tail, spec.logger, parsed));
     };
 
     timers.push(setTimeout(() => fail(new TimeoutError(spec.timeoutMs)), spec.timeoutMs));
@@ -218,9 +218,10 @@ export function runProcess(spec: RunSpec, started?: ChildProcess): Promise<RunRe
       }
       chunks.push(chunk);
     });
+    // 'end' comes a step before 'close' (the pipe's handle is closed in between).
+    child.stdout?.on('end', answerEarly);
     child.stdout?.on('close', () => {
       stdoutDone = true;
-      answerEarly();
       void settle();
     });
     child.stderr?.on('data', (chunk: Buffer) => stderr.write(chunk));
