@@ -23,5 +23,7 @@ export function createLogger(options: LoggerOptions): Logger {
     const pretty = require('pino-pretty') as typeof import('pino-pretty');
     return pino(base, pretty.build({ destination: fd, sync: true, ignore: 'pid,hostname', translateTime: 'HH:MM:ss.l', singleLine: true }));
   }
-  return pino(base, pino.destination({ fd, sync: fd === 2 }));
+  // Synchronous: one write on the main thread per line. Asynchronous writes hand every line to
+  // libuv's thread pool and back (two thread wake-ups), which cost more here than the write.
+  return pino(base, pino.destination({ fd, sync: true }));
 }
