@@ -26,6 +26,10 @@ import { percentile } from './stats';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const WARMUP_SECONDS = 1;
+/** A closed-loop cell is measured in this many slices per server, the servers taking turns. */
+const ROUNDS = 5;
+/** The longest wait, after a slice, for the requests it cut off to end. */
+const SETTLE_MAX_MS = 2000;
 /** Slower than a node process starts here (about 120 ms with NODE_EXTRA_CA_CERTS), so a warm process can be ready for each request. */
 const PACED_RATE = 4;
 /** (a), (b) and (c): paced requests go to them in turn. */
@@ -191,7 +195,13 @@ async function stop(server: Server): Promise<void> {
   clearTimeout(timer);
 }
 
-function cannon(url: string, load: Load, seconds: number): Promise<Measured> {
+/** What one autocannon run saw: each answered request's exact latency, and the failures. */
+interface Sample {
+  latencies: number[];
+  errors: number;
+}
+
+function cannon(url: string, load: Load, seconds: number): Promise<Sample> {
   return new Promise((resolve, reject) => {
     // autocannon's own histogram holds whole milliseconds; its response events carry the exact time.
     const latencies: number[] = [];
@@ -205,17 +215,7 @@ function cannon(url: string, load: Load, seconds: number): Promise<Measured> {
         duration: seconds,
         timeout: 30,
       },
-      (error, result) => {
-        if (error) return reject(error);
-        latencies.sort((x, y) => x - y);
-        resolve({
-          rps: result.requests.total / seconds,
-          p50: percentile(latencies, 50),
-          p99: percentile(latencies, 99),
-          errors: result.errors + result.non2xx + result.timeouts,
-          serverCpuMs: 0,
-        });
-      },
+      (error, result) => (error ? reject(error) : resolve({ latencies, errors: result.errors + result.non2xx + result.timeouts })),
     );
     instance.on('response', (_client: unknown, _status: number, _bytes: number, ms: number) => latencies.push(ms));
   });
@@ -310,12 +310,43 @@ async function pacedInTurn(servers: Record<string, Server>, name: string, rate: 
   return measured;
 }
 
-async function measure(server: Server, name: string, load: Load): Promise<Measured> {
-  await cannon(server.url(name), load, WARMUP_SECONDS);
-  const cpuBefore = processCpuMs(server.child.pid as number);
-  const measured = await cannon(server.url(name), load, SECONDS);
-  const requests = measured.rps * SECONDS;
-  return { ...measured, serverCpuMs: requests > 0 ? (processCpuMs(server.child.pid as number) - cpuBefore) / requests : NaN };
+/**
+ * A closed loop, the servers taking turns in short slices (the order turning each round), so a
+ * change in the machine's load over the cell hits them alike. After each slice the requests it
+ * cut off are given time to end before the next server's slice; the server's CPU is counted
+ * over the slice and that pause.
+ */
+async function closedLoopInTurn(servers: Record<string, Server>, name: string, load: Load, seconds: number): Promise<Record<string, Measured>> {
+  const labels = Object.keys(servers);
+  const samples = new Map(labels.map((label) => [label, { latencies: [] as number[], errors: 0, cpuMs: 0 }]));
+  for (const label of labels) await cannon(servers[label].url(name), load, WARMUP_SECONDS);
+  const slice = seconds / ROUNDS;
+  for (let round = 0; round < ROUNDS; round++) {
+    for (let turn = 0; turn < labels.length; turn++) {
+      const label = labels[(round + turn) % labels.length];
+      const pid = servers[label].child.pid as number;
+      const cpuBefore = processCpuMs(pid);
+      const sample = await cannon(servers[label].url(name), load, slice);
+      const slowest = Math.max(0, ...sample.latencies);
+      await new Promise((resolve) => setTimeout(resolve, Math.min(SETTLE_MAX_MS, 2 * slowest)));
+      const total = samples.get(label) as { latencies: number[]; errors: number; cpuMs: number };
+      total.latencies.push(...sample.latencies);
+      total.errors += sample.errors;
+      total.cpuMs += processCpuMs(pid) - cpuBefore;
+    }
+  }
+  const measured: Record<string, Measured> = {};
+  for (const [label, total] of samples) {
+    const sorted = total.latencies.sort((x, y) => x - y);
+    measured[label] = {
+      rps: sorted.length / seconds,
+      p50: percentile(sorted, 50),
+      p99: percentile(sorted, 99),
+      errors: total.errors,
+      serverCpuMs: sorted.length > 0 ? total.cpuMs / sorted.length : NaN,
+    };
+  }
+  return measured;
 }
 
 const CLOCK_TICKS = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
@@ -381,7 +412,7 @@ async function main(): Promise<void> {
     const results = new Map<string, Measured>();
     const key = (server: string, name: string, load: Load): string => `${server}|${name}|${load.label}`;
     // All three run side by side (an idle server costs nothing), and each cell measures them
-    // one right after the other, so a change in the machine's load hits all three alike.
+    // in turn, so a change in the machine's load hits all three alike.
     const contenders = { a: await startFloor(commands), b: await startAlyx(project, 0), c: await startAlyx(project, POOL_SIZE) };
     servers.push(...Object.values(contenders));
     for (const name of names) {
@@ -391,7 +422,8 @@ async function main(): Promise<void> {
           for (const [label, each] of Object.entries(measured)) results.set(key(label, name, load), each);
           continue;
         }
-        for (const [label, server] of Object.entries(contenders)) results.set(key(label, name, load), await measure(server, name, load));
+        const measured = await closedLoopInTurn(contenders, name, load, SECONDS);
+        for (const [label, each] of Object.entries(measured)) results.set(key(label, name, load), each);
       }
     }
     const idle = await idleRoundTrips({ a: contenders.a, b: contenders.b }, PACED_RATE, PACED_RATE * SECONDS);
@@ -402,7 +434,7 @@ async function main(): Promise<void> {
       const profileDir = fs.mkdtempSync(path.join(os.tmpdir(), 'alyx-bench-profile-'));
       const server = await startAlyx(project, 0, ['--cpu-prof', `--cpu-prof-dir=${profileDir}`]);
       servers.push(server);
-      const measured = await measure(server, 'binary', LOADS[1]);
+      const { b: measured } = await closedLoopInTurn({ b: server }, 'binary', LOADS[1], SECONDS);
       await stop(server);
       const profile = fs.readdirSync(profileDir).find((file) => file.endsWith('.cpuprofile'));
       if (profile) {
@@ -428,7 +460,7 @@ async function main(): Promise<void> {
     }
 
     console.log(
-      `\n${os.availableParallelism()} cores (${os.cpus()[0]?.model.trim()}), node ${process.version}, NODE_EXTRA_CA_CERTS ${process.env.NODE_EXTRA_CA_CERTS ? 'set (node functions pay it in every column alike)' : 'unset'}, load average (1/5/15 min) at start ${loadAtStart}, at end ${loadAverage()}; ${SECONDS} s per closed-loop cell after ${WARMUP_SECONDS} s warm-up; paced: a request every ${1000 / PACED_RATE} ms to (a), (b), (c) in turn, ${PACED_RATE * SECONDS} each after one to warm up; pool (c): functions.pool ${POOL_SIZE}; alyx ${path.relative(process.cwd(), ALYX) || ALYX}\n`,
+      `\n${os.availableParallelism()} cores (${os.cpus()[0]?.model.trim()}), node ${process.version}, NODE_EXTRA_CA_CERTS ${process.env.NODE_EXTRA_CA_CERTS ? 'set (node functions pay it in every column alike)' : 'unset'}, load average (1/5/15 min) at start ${loadAtStart}, at end ${loadAverage()}; closed loop: ${SECONDS} s per server and cell, in ${ROUNDS} slices taking turns, after ${WARMUP_SECONDS} s warm-up; paced: a request every ${1000 / PACED_RATE} ms to (a), (b), (c) in turn, ${PACED_RATE * SECONDS} each after one to warm up; pool (c): functions.pool ${POOL_SIZE}; alyx ${path.relative(process.cwd(), ALYX) || ALYX}\n`,
     );
     console.log('| function | concurrency | (a) floor req/s | p50 ms | p99 ms | (b) alyx req/s | p50 ms | p99 ms | (c) alyx + pool req/s | p50 ms | p99 ms | (b)/(a) req/s / p50 | (c)/(a) req/s / p50 |');
     console.log('| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
