@@ -26,7 +26,7 @@ import { percentile } from './stats';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const WARMUP_SECONDS = 1;
-/** A closed-loop cell is measured in this many slices per server, the servers taking turns. */
+/** A closed-loop cell is measured in up to this many slices per server, the servers taking turns. */
 const ROUNDS = 5;
 /** The longest wait, after a slice, for the requests it cut off to end. */
 const SETTLE_MAX_MS = 2000;
@@ -311,17 +311,22 @@ async function pacedInTurn(servers: Record<string, Server>, name: string, rate: 
 }
 
 /**
- * A closed loop, the servers taking turns in short slices (the order turning each round), so a
- * change in the machine's load over the cell hits them alike. After each slice the requests it
- * cut off are given time to end before the next server's slice; the server's CPU is counted
- * over the slice and that pause.
+ * A closed loop, the servers taking turns in slices (the order turning each round), so a change
+ * in the machine's load over the cell hits them alike. A slice lasts at least 20 typical
+ * requests (up to ROUNDS slices per server; one when requests are long). After each slice the
+ * requests it cut off are given time to end before the next server's slice; the server's CPU is
+ * counted over the slice and that pause.
  */
 async function closedLoopInTurn(servers: Record<string, Server>, name: string, load: Load, seconds: number): Promise<Record<string, Measured>> {
   const labels = Object.keys(servers);
   const samples = new Map(labels.map((label) => [label, { latencies: [] as number[], errors: 0, cpuMs: 0 }]));
-  for (const label of labels) await cannon(servers[label].url(name), load, WARMUP_SECONDS);
-  const slice = seconds / ROUNDS;
-  for (let round = 0; round < ROUNDS; round++) {
+  const warmUps: number[] = [];
+  for (const label of labels) warmUps.push(...(await cannon(servers[label].url(name), load, WARMUP_SECONDS)).latencies);
+  // A slice cut off mid-request loses what was in flight: it lasts at least 20 typical requests.
+  const typicalMs = percentile(warmUps.sort((x, y) => x - y), 50) || 0;
+  const rounds = Math.max(1, Math.min(ROUNDS, Math.floor(seconds / Math.max(seconds / ROUNDS, (20 * typicalMs) / 1000))));
+  const slice = seconds / rounds;
+  for (let round = 0; round < rounds; round++) {
     for (let turn = 0; turn < labels.length; turn++) {
       const label = labels[(round + turn) % labels.length];
       const pid = servers[label].child.pid as number;
@@ -460,7 +465,7 @@ async function main(): Promise<void> {
     }
 
     console.log(
-      `\n${os.availableParallelism()} cores (${os.cpus()[0]?.model.trim()}), node ${process.version}, NODE_EXTRA_CA_CERTS ${process.env.NODE_EXTRA_CA_CERTS ? 'set (node functions pay it in every column alike)' : 'unset'}, load average (1/5/15 min) at start ${loadAtStart}, at end ${loadAverage()}; closed loop: ${SECONDS} s per server and cell, in ${ROUNDS} slices taking turns, after ${WARMUP_SECONDS} s warm-up; paced: a request every ${1000 / PACED_RATE} ms to (a), (b), (c) in turn, ${PACED_RATE * SECONDS} each after one to warm up; pool (c): functions.pool ${POOL_SIZE}; alyx ${path.relative(process.cwd(), ALYX) || ALYX}\n`,
+      `\n${os.availableParallelism()} cores (${os.cpus()[0]?.model.trim()}), node ${process.version}, NODE_EXTRA_CA_CERTS ${process.env.NODE_EXTRA_CA_CERTS ? 'set (node functions pay it in every column alike)' : 'unset'}, load average (1/5/15 min) at start ${loadAtStart}, at end ${loadAverage()}; closed loop: ${SECONDS} s per server and cell, in up to ${ROUNDS} slices taking turns (each at least 20 typical requests), after ${WARMUP_SECONDS} s warm-up; paced: a request every ${1000 / PACED_RATE} ms to (a), (b), (c) in turn, ${PACED_RATE * SECONDS} each after one to warm up; pool (c): functions.pool ${POOL_SIZE}; alyx ${path.relative(process.cwd(), ALYX) || ALYX}\n`,
     );
     console.log('| function | concurrency | (a) floor req/s | p50 ms | p99 ms | (b) alyx req/s | p50 ms | p99 ms | (c) alyx + pool req/s | p50 ms | p99 ms | (b)/(a) req/s / p50 | (c)/(a) req/s / p50 |');
     console.log('| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
