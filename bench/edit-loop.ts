@@ -7,12 +7,12 @@
  *
  * Talks to 127.0.0.1 only; every loop is bounded in count and time.
  */
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { startAlyx } from './alyx-process';
 import { percentile } from './stats';
+import { has } from './commands';
 
 const ROUNDS = Number(process.env.ROUNDS ?? 10);
 const ROUND_DEADLINE_MS = 60_000;
@@ -53,10 +53,6 @@ const cSubject: Subject = {
     'main.c': `#include <stdio.h>\nint main(void){char b[4096];while(fread(b,1,sizeof b,stdin)>0){}printf("{\\"success\\": true, \\"output\\": {\\"version\\": ${version}}}\\n");return 0;}\n`,
   }),
 };
-
-function has(command: string): boolean {
-  return spawnSync('sh', ['-c', `command -v ${command}`], { stdio: 'ignore' }).status === 0;
-}
 
 function write(dir: string, files: Record<string, string>): void {
   for (const [file, content] of Object.entries(files)) {

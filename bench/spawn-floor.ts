@@ -23,6 +23,7 @@ import net from 'node:net';
 import path from 'node:path';
 import autocannon from 'autocannon';
 import { percentile } from './stats';
+import { has } from './commands';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const WARMUP_SECONDS = 1;
@@ -83,10 +84,6 @@ func main() {
 \t_, _ = os.Stdout.WriteString("{\\"success\\": true, \\"output\\": {\\"hello\\": \\"world\\"}}\\n")
 }
 `;
-
-function has(command: string): boolean {
-  return spawnSync('sh', ['-c', `command -v ${command}`], { stdio: 'ignore' }).status === 0;
-}
 
 /** The three trivial functions; the binary is compiled with cc, or go where cc is missing. */
 function writeProject(): { project: string; names: string[] } {
