@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import { randomHex } from '../random-hex';
-import { killGroup, lastPid, scanProcesses, signalGroup, type ProcessInfo } from './process-group';
+import { killGroup, lastPid, readProcess, scanProcesses, signalGroup, type ProcessInfo } from './process-group';
 import { watchdog } from './watchdog';
 
 /**
@@ -29,6 +29,8 @@ export interface Leftovers {
   readonly inGroup: number;
   /** Process groups, outside it, holding processes that carry its tag. */
   readonly escapedGroups: readonly number[];
+  /** Processes outside it whose environment read empty: caught in the middle of exec, perhaps (see endUnsure). */
+  readonly unsure: readonly number[];
 }
 
 /**
@@ -36,19 +38,28 @@ export interface Leftovers {
  * Only processes started after the leader are candidates, and the sessions of other running
  * invocations are skipped, so the environment of few processes is read.
  */
-export function invocationProcesses(invocation: Invocation, otherSessions: { has(sid: number): boolean }): { inGroup: ProcessInfo[]; escaped: ProcessInfo[] } {
-  const wanted = `${INVOCATION_VARIABLE}=${invocation.tag}`;
+export function invocationProcesses(
+  invocation: Invocation,
+  otherSessions: { has(sid: number): boolean },
+): { inGroup: ProcessInfo[]; escaped: ProcessInfo[]; unsure: ProcessInfo[] } {
+  const wanted = tagEntry(invocation);
   const inGroup: ProcessInfo[] = [];
   const escaped: ProcessInfo[] = [];
+  const unsure: ProcessInfo[] = [];
   // Another function process alyx started (its own group's leader) is not this one's leftover.
   const otherLeader = (pid: number): boolean => pid !== invocation.pid && watchdog.isWatching(pid);
   for (const info of scanProcesses(invocation.pid, otherLeader) ?? []) {
     if (info.pgid === invocation.pid) inGroup.push(info);
     else if (info.pid === process.pid || info.startTicks < invocation.startTicks) continue;
     else if (info.sid !== invocation.pid && otherSessions.has(info.sid)) continue;
-    else if (environHas(info.pid, wanted)) escaped.push(info);
+    else {
+      const tagged = taggedWith(info.pid, wanted);
+      if (tagged) escaped.push(info);
+      // Kernel threads (session 0) have no environment either.
+      else if (tagged === null && info.sid !== 0) unsure.push(info);
+    }
   }
-  return { inGroup, escaped };
+  return { inGroup, escaped, unsure };
 }
 
 /** What is left once the main process has exited (and has been reaped). */
@@ -56,22 +67,58 @@ export function findLeftovers(invocation: Invocation, otherSessions: { has(sid: 
   // The common case costs one read and one signal: no pid was handed out since the main
   // process, so it made no other, and its group is empty.
   if (lastPid() === invocation.pid && !signalGroup(invocation.pid, 0)) return NOTHING_LEFT;
-  const { inGroup, escaped } = invocationProcesses(invocation, otherSessions);
+  const { inGroup, escaped, unsure } = invocationProcesses(invocation, otherSessions);
   // A group can only be joined inside its own session, and these sessions were made by the function: the group is its.
-  return { inGroup: inGroup.length, escapedGroups: [...new Set(escaped.map((info) => info.pgid))] };
+  return { inGroup: inGroup.length, escapedGroups: [...new Set(escaped.map((info) => info.pgid))], unsure: unsure.map((info) => info.pid) };
 }
 
-const NOTHING_LEFT: Leftovers = { inGroup: 0, escapedGroups: [] };
+const NOTHING_LEFT: Leftovers = { inGroup: 0, escapedGroups: [], unsure: [] };
 
 /** Ends the escaped groups (the caller ends its own group). */
 export function endEscaped(leftovers: Leftovers): Promise<void>[] {
   return leftovers.escapedGroups.map((pgid) => killGroup(pgid));
 }
 
-function environHas(pid: number, entry: string): boolean {
+/**
+ * A process caught in the middle of exec shows an empty environment for a moment, and a
+ * function can start a process in a new session and exec in it just as its main process
+ * exits. Those are looked at again a few times, and the groups of the ones that carry the
+ * tag are ended. Resolves with how many groups it ended.
+ */
+export async function endUnsure(invocation: Invocation, unsure: readonly number[]): Promise<number> {
+  const wanted = tagEntry(invocation);
+  let pending = [...unsure];
+  let ended = 0;
+  for (let attempt = 0; attempt < UNSURE_LOOKS && pending.length > 0; attempt++) {
+    await new Promise((resolve) => setTimeout(resolve, UNSURE_WAIT_MS));
+    const still: number[] = [];
+    for (const pid of pending) {
+      const tagged = taggedWith(pid, wanted);
+      const info = tagged ? readProcess(pid) : null;
+      if (info) {
+        ended++;
+        await killGroup(info.pgid);
+      } else if (tagged === null) still.push(pid);
+    }
+    pending = still;
+  }
+  return ended;
+}
+
+const UNSURE_LOOKS = 5;
+const UNSURE_WAIT_MS = 20;
+
+function tagEntry(invocation: Invocation): string {
+  return `${INVOCATION_VARIABLE}=${invocation.tag}`;
+}
+
+/** Whether the process's environment holds `entry`; null when it reads empty. */
+function taggedWith(pid: number, entry: string): boolean | null {
+  let environ: string;
   try {
-    return fs.readFileSync(`/proc/${pid}/environ`, 'latin1').split('\0').includes(entry);
+    environ = fs.readFileSync(`/proc/${pid}/environ`, 'latin1');
   } catch {
     return false; // gone, or not ours to read
   }
+  return environ === '' ? null : environ.split('\0').includes(entry);
 }

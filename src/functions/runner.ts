@@ -2,7 +2,7 @@ import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process'
 import crossSpawn from 'cross-spawn';
 import { AlyxError, ExecutionError, MemoryLimitExceededError, OutputTooLargeError, TimeoutError } from '../errors';
 import type { Logger } from '../logger';
-import { endEscaped, findLeftovers, invocationProcesses, INVOCATION_VARIABLE, newInvocationTag, type Invocation, type Leftovers } from './leftovers';
+import { endEscaped, endUnsure, findLeftovers, invocationProcesses, INVOCATION_VARIABLE, newInvocationTag, type Invocation, type Leftovers } from './leftovers';
 import { heapWasExhausted, withHeapCap } from './heap-cap';
 import { parseStdout, type FunctionResponse, type ParsedStdout } from './protocol';
 import { watchdog } from './watchdog';
@@ -146,6 +146,13 @@ export function runProcess(spec: RunSpec, started?: ChildProcess): Promise<RunRe
       const escaped = leftovers.escapedGroups.length;
       if (inGroup > 0) endTree();
       kills.push(...endEscaped(leftovers));
+      if (leftovers.unsure.length > 0 && invocation) {
+        kills.push(
+          endUnsure(invocation, leftovers.unsure).then((ended) => {
+            if (ended > 0) spec.logger.warn({ processes: 0, escaped_groups: ended }, `ended ${ended} process group(s) that had left its group`);
+          }),
+        );
+      }
       if (inGroup + escaped === 0) return;
       const what = [inGroup > 0 ? `${inGroup} process(es) the function left behind` : '', escaped > 0 ? `${escaped} process group(s) that had left its group` : ''];
       spec.logger.warn({ processes: inGroup, escaped_groups: escaped }, `ended ${what.filter(Boolean).join(' and ')}`);
@@ -170,7 +177,7 @@ export function runProcess(spec: RunSpec, started?: ChildProcess): Promise<RunRe
         await Promise.all(kills);
         // A process may have left the group while it was being ended: look once more.
         const late = findLeftovers(invocation, runningGroups);
-        if (late.escapedGroups.length > 0) endLeftovers(late, false);
+        if (late.escapedGroups.length > 0 || late.unsure.length > 0) endLeftovers(late, false);
       }
       await Promise.all(kills);
       if (child.pid !== undefined) {
