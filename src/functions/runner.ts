@@ -225,10 +225,11 @@ export function runProcess(spec: RunSpec, started?: ChildProcess): Promise<RunRe
       }
       chunks.push(chunk);
     });
-    // 'end' comes a step before 'close' (the pipe's handle is closed in between).
-    child.stdout?.on('end', answerEarly);
+    // At 'close' rather than 'end': by then the loop has also read what stderr already holds,
+    // so the function's stderr lines are logged before its answer.
     child.stdout?.on('close', () => {
       stdoutDone = true;
+      answerEarly();
       void settle();
     });
     child.stderr?.on('data', (chunk: Buffer) => stderr.write(chunk));
