@@ -141,6 +141,23 @@ describe('the runner, with real interpreters and executables', () => {
   const invoke = (name: string, input: Record<string, unknown> = {}, mode: Mode = 'production'): Promise<InvocationResult> =>
     invoker(mode).invoke(name, input);
 
+  /**
+   * With one slot: the function (which reports its pid) is answered while its process still
+   * runs, and a second invocation can only start once that process has exited.
+   */
+  async function expectAnswerBeforeExitAndSlotHeld(name: string): Promise<void> {
+    const config = resolveConfig({ projectDir: root, mode: 'production', env: { PATH: process.env.PATH, HOME: process.env.HOME, ALYX_FUNCTIONS_CONCURRENCY: '1' } });
+    const oneAtATime = new Invoker(config, new FunctionRegistry(() => loadSnapshot(config, process.env)), logs.logger, process.env);
+    const first = await oneAtATime.invoke(name, {});
+    const firstPid = (first.output as { pid: number }).pid;
+    expect(first.success).toBe(true);
+    expect(isAlive(firstPid)).toBe(true);
+    const second = await oneAtATime.invoke(name, {});
+    expect(second.success).toBe(true);
+    expect(isAlive(firstPid)).toBe(false);
+    expect(await waitFor(() => !isAlive((second.output as { pid: number }).pid), 5000)).toBe(true);
+  }
+
   beforeAll(() => {
     root = makeProject(tree);
   });
@@ -268,15 +285,7 @@ describe('the runner, with real interpreters and executables', () => {
     });
 
     it('answers before the interpreter has finished tearing down, and holds the slot until it has', async () => {
-      const config = resolveConfig({ projectDir: root, mode: 'production', env: { PATH: process.env.PATH, HOME: process.env.HOME, ALYX_FUNCTIONS_CONCURRENCY: '1' } });
-      const oneAtATime = new Invoker(config, new FunctionRegistry(() => loadSnapshot(config, process.env)), logs.logger, process.env);
-      const first = await oneAtATime.invoke('python-slow-teardown', {});
-      const firstPid = (first.output as { pid: number }).pid;
-      expect(isAlive(firstPid)).toBe(true);
-      const second = await oneAtATime.invoke('python-slow-teardown', {});
-      expect(second.success).toBe(true);
-      expect(isAlive(firstPid)).toBe(false);
-      expect(await waitFor(() => !isAlive((second.output as { pid: number }).pid), 5000)).toBe(true);
+      await expectAnswerBeforeExitAndSlotHeld('python-slow-teardown');
     });
 
     it("shows the script's own file and line in a traceback (development)", async () => {
@@ -307,18 +316,8 @@ describe('the runner, with real interpreters and executables', () => {
     });
 
     it('answers once stdout has ended with a response, and holds the concurrency slot until the process has exited', async () => {
-      const config = resolveConfig({ projectDir: root, mode: 'production', env: { PATH: process.env.PATH, HOME: process.env.HOME, ALYX_FUNCTIONS_CONCURRENCY: '1' } });
-      const oneAtATime = new Invoker(config, new FunctionRegistry(() => loadSnapshot(config, process.env)), logs.logger, process.env);
-      const first = await oneAtATime.invoke('shell-closes-stdout', {});
-      const firstPid = (first.output as { pid: number }).pid;
-      expect(first.success).toBe(true);
-      // Answered while the process still runs its 2 s after closing stdout.
-      expect(isAlive(firstPid)).toBe(true);
-      const second = await oneAtATime.invoke('shell-closes-stdout', {});
-      expect(second.success).toBe(true);
-      // The second could only start once the first had exited.
-      expect(isAlive(firstPid)).toBe(false);
-      expect(await waitFor(() => !isAlive((second.output as { pid: number }).pid), 5000)).toBe(true);
+      // The script answers, closes its stdout, and goes on for 2 s.
+      await expectAnswerBeforeExitAndSlotHeld('shell-closes-stdout');
     });
 
     it('reports a non-zero exit without a response as EXECUTION_ERROR with the exit code', async () => {
