@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import { randomHex } from '../random-hex';
-import { killGroup, lastPid, readProcess, scanProcesses, signalGroup, type ProcessInfo } from './process-group';
+import { killGroup, readProcess, scanProcesses, type ProcessInfo } from './process-group';
 import { watchdog } from './watchdog';
 
 /**
@@ -62,17 +62,12 @@ export function invocationProcesses(
   return { inGroup, escaped, unsure };
 }
 
-/** What is left once the main process has exited (and has been reaped). */
+/** What is left once the main process has exited. */
 export function findLeftovers(invocation: Invocation, otherSessions: { has(sid: number): boolean }): Leftovers {
-  // The common case costs one read and one signal: no pid was handed out since the main
-  // process, so it made no other, and its group is empty.
-  if (lastPid() === invocation.pid && !signalGroup(invocation.pid, 0)) return NOTHING_LEFT;
   const { inGroup, escaped, unsure } = invocationProcesses(invocation, otherSessions);
   // A group can only be joined inside its own session, and these sessions were made by the function: the group is its.
   return { inGroup: inGroup.length, escapedGroups: [...new Set(escaped.map((info) => info.pgid))], unsure: unsure.map((info) => info.pid) };
 }
-
-const NOTHING_LEFT: Leftovers = { inGroup: 0, escapedGroups: [], unsure: [] };
 
 /** Ends the escaped groups (the caller ends its own group). */
 export function endEscaped(leftovers: Leftovers): Promise<void>[] {

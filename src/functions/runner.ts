@@ -146,13 +146,10 @@ export function runProcess(spec: RunSpec, started?: ChildProcess): Promise<RunRe
       const escaped = leftovers.escapedGroups.length;
       if (inGroup > 0) endTree();
       kills.push(...endEscaped(leftovers));
-      if (leftovers.unsure.length > 0 && invocation) {
-        kills.push(
-          endUnsure(invocation, leftovers.unsure).then((ended) => {
-            if (ended > 0) spec.logger.warn({ processes: 0, escaped_groups: ended }, `ended ${ended} process group(s) that had left its group`);
-          }),
-        );
-      }
+      if (leftovers.unsure.length > 0 && invocation) kills.push(endUnsure(invocation, leftovers.unsure).then((ended) => logEnded(0, ended)));
+      logEnded(inGroup, escaped);
+    };
+    const logEnded = (inGroup: number, escaped: number): void => {
       if (inGroup + escaped === 0) return;
       const what = [inGroup > 0 ? `${inGroup} process(es) the function left behind` : '', escaped > 0 ? `${escaped} process group(s) that had left its group` : ''];
       spec.logger.warn({ processes: inGroup, escaped_groups: escaped }, `ended ${what.filter(Boolean).join(' and ')}`);
