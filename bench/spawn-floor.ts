@@ -220,91 +220,71 @@ function cannon(url: string, load: Load, seconds: number): Promise<Sample> {
 
 const pacedAgent = new http.Agent({ keepAlive: true, maxSockets: 1 });
 
-/** One POST on a kept-alive connection; resolves with its latency in ms (Infinity on failure). */
-function post(url: string): Promise<number> {
-  return new Promise((resolve) => {
-    const started = performance.now();
-    const req = http.request(url, { method: 'POST', agent: pacedAgent, headers: { 'content-type': 'application/json' }, timeout: 30_000 }, (res) => {
-      res.resume();
-      res.on('end', () => resolve(res.statusCode === 200 ? performance.now() - started : Infinity));
-    });
-    req.on('error', () => resolve(Infinity));
-    req.on('timeout', () => req.destroy());
-    req.end('{"name": "bench"}');
-  });
-}
-
-/** One GET on a kept-alive connection, whatever its status; resolves with its latency in ms. */
-function get(url: string): Promise<number> {
-  return new Promise((resolve) => {
-    const started = performance.now();
-    const req = http.request(url, { agent: pacedAgent, timeout: 30_000 }, (res) => {
-      res.resume();
-      res.on('end', () => resolve(performance.now() - started));
-    });
-    req.on('error', () => resolve(Infinity));
-    req.on('timeout', () => req.destroy());
-    req.end();
-  });
-}
-
 /**
- * The round trip of a request that runs nothing, to a server that sat idle in between (paced
- * like the paced row): on a virtual machine, waking an idle process is part of every answer.
+ * One request on a kept-alive connection; resolves with its latency in ms. A POST runs the
+ * function and fails (Infinity) unless answered 200; a GET counts whatever its status.
  */
-async function idleRoundTrips(servers: Record<string, Server>, rate: number, count: number): Promise<Record<string, number>> {
-  const labels = Object.keys(servers);
-  const latencies = new Map(labels.map((label) => [label, [] as number[]]));
-  const start = performance.now();
-  for (let i = 0; i < labels.length * (count + 1); i++) {
-    const label = labels[i % labels.length];
-    const wait = start + (i * 1000) / rate - performance.now();
-    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
-    const ms = await get(servers[label].idleUrl);
-    if (i >= labels.length && Number.isFinite(ms)) latencies.get(label)?.push(ms);
-  }
-  return Object.fromEntries(labels.map((label) => [label, percentile((latencies.get(label) ?? []).sort((x, y) => x - y), 50)]));
+function request(url: string, method: 'POST' | 'GET'): Promise<number> {
+  return new Promise((resolve) => {
+    const started = performance.now();
+    const post = method === 'POST';
+    const options = { method, agent: pacedAgent, timeout: 30_000, ...(post ? { headers: { 'content-type': 'application/json' } } : {}) };
+    const req = http.request(url, options, (res) => {
+      res.resume();
+      res.on('end', () => resolve(!post || res.statusCode === 200 ? performance.now() - started : Infinity));
+    });
+    req.on('error', () => resolve(Infinity));
+    req.on('timeout', () => req.destroy());
+    req.end(post ? '{"name": "bench"}' : undefined);
+  });
 }
 
 /**
  * One request every 1/rate s, evenly spaced, to the servers in turn (a, b, c, a, ...), so each
- * gets rate x seconds of them, one every (servers)/rate s, and a change in the machine's load hits them alike (and
- * autocannon's overallRate sends each second's requests back to back, which would leave a warm
- * pool one process for a burst). The first request to each is a warm-up and is not counted.
+ * gets `count` of them, one every (servers)/rate s, and a change in the machine's load hits them
+ * alike (autocannon's overallRate sends each second's requests back to back, which would leave
+ * a warm pool one process for a burst). The first request to each is a warm-up and is not
+ * counted; `onMeasuring` runs once the warm-ups are done. Latencies per server, Infinity for a failure.
  */
+async function inTurn(labels: string[], rate: number, count: number, send: (label: string) => Promise<number>, onMeasuring = (): void => undefined): Promise<Map<string, number[]>> {
+  const latencies = new Map(labels.map((label) => [label, [] as number[]]));
+  const start = performance.now();
+  for (let i = 0; i < labels.length * (count + 1); i++) {
+    const label = labels[i % labels.length];
+    if (i === labels.length) onMeasuring();
+    const wait = start + (i * 1000) / rate - performance.now();
+    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+    const ms = await send(label);
+    if (i >= labels.length) latencies.get(label)?.push(ms);
+  }
+  return latencies;
+}
+
+/** The round trip of a request that runs nothing, to a server that sat idle in between: on a virtual machine, waking an idle process is part of every answer. */
+async function idleRoundTrips(servers: Record<string, Server>, rate: number, count: number): Promise<Record<string, number>> {
+  const latencies = await inTurn(Object.keys(servers), rate, count, (label) => request(servers[label].idleUrl, 'GET'));
+  return Object.fromEntries([...latencies].map(([label, all]) => [label, percentile(all.filter(Number.isFinite).sort((x, y) => x - y), 50)]));
+}
+
+/** The paced row: `rate` x `seconds` invocations per server, in turn (see inTurn). */
 async function pacedInTurn(servers: Record<string, Server>, name: string, rate: number, seconds: number): Promise<Record<string, Measured>> {
   const labels = Object.keys(servers);
-  const latencies = new Map(labels.map((label) => [label, [] as number[]]));
-  const errors = new Map(labels.map((label) => [label, 0]));
   const cpuBefore = new Map<string, number>();
-  const start = performance.now();
-  const perServer = rate * seconds;
-  for (let i = 0; i < labels.length * (perServer + 1); i++) {
-    const label = labels[i % labels.length];
-    const server = servers[label];
-    const warmUp = i < labels.length;
-    if (i === labels.length) for (const each of labels) cpuBefore.set(each, processCpuMs(servers[each].child.pid as number));
-    const due = start + (i * 1000) / rate;
-    const wait = due - performance.now();
-    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
-    const ms = await post(server.url(name));
-    if (warmUp) continue;
-    if (Number.isFinite(ms)) latencies.get(label)?.push(ms);
-    else errors.set(label, (errors.get(label) ?? 0) + 1);
-  }
+  const onMeasuring = (): void => labels.forEach((label) => cpuBefore.set(label, processCpuMs(servers[label].child.pid as number)));
+  const latencies = await inTurn(labels, rate, rate * seconds, (label) => request(servers[label].url(name), 'POST'), onMeasuring);
   const measured: Record<string, Measured> = {};
-  for (const label of labels) {
-    const sorted = (latencies.get(label) ?? []).sort((x, y) => x - y);
+  for (const [label, all] of latencies) {
+    const answered = all.filter(Number.isFinite);
     const cpuMs = processCpuMs(servers[label].child.pid as number) - (cpuBefore.get(label) ?? 0);
-    measured[label] = {
-      rps: rate / labels.length,
-      p50: percentile(sorted, 50),
-      p99: percentile(sorted, 99),
-      errors: errors.get(label) ?? 0,
-      serverCpuMs: sorted.length > 0 ? cpuMs / sorted.length : NaN,
-    };
+    measured[label] = summarize(answered, rate / labels.length, all.length - answered.length, cpuMs);
   }
   return measured;
+}
+
+/** Requests/s, p50 and p99 of the answered requests' latencies, and the server's CPU per request. */
+function summarize(latencies: number[], rps: number, errors: number, cpuMs: number): Measured {
+  const sorted = latencies.sort((x, y) => x - y);
+  return { rps, p50: percentile(sorted, 50), p99: percentile(sorted, 99), errors, serverCpuMs: sorted.length > 0 ? cpuMs / sorted.length : NaN };
 }
 
 /**
@@ -338,16 +318,7 @@ async function closedLoopInTurn(servers: Record<string, Server>, name: string, l
     }
   }
   const measured: Record<string, Measured> = {};
-  for (const [label, total] of samples) {
-    const sorted = total.latencies.sort((x, y) => x - y);
-    measured[label] = {
-      rps: sorted.length / seconds,
-      p50: percentile(sorted, 50),
-      p99: percentile(sorted, 99),
-      errors: total.errors,
-      serverCpuMs: sorted.length > 0 ? total.cpuMs / sorted.length : NaN,
-    };
-  }
+  for (const [label, total] of samples) measured[label] = summarize(total.latencies, total.latencies.length / seconds, total.errors, total.cpuMs);
   return measured;
 }
 
