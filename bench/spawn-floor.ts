@@ -192,16 +192,18 @@ async function stop(server: Server): Promise<void> {
   clearTimeout(timer);
 }
 
-/** What one autocannon run saw: each answered request's exact latency, and the failures. */
+/** What one autocannon run saw: each answered request's exact latency, the failures, and how long it ran (s). */
 interface Sample {
   latencies: number[];
   errors: number;
+  seconds: number;
 }
 
 function cannon(url: string, load: Load, seconds: number): Promise<Sample> {
   return new Promise((resolve, reject) => {
     // autocannon's own histogram holds whole milliseconds; its response events carry the exact time.
     const latencies: number[] = [];
+    const started = performance.now();
     const instance = autocannon(
       {
         url,
@@ -210,9 +212,12 @@ function cannon(url: string, load: Load, seconds: number): Promise<Sample> {
         headers: { 'content-type': 'application/json' },
         connections: load.connections,
         duration: seconds,
+        // autocannon stops at its next sample: every 100 ms rather than every second, so a slice
+        // of 2.5 s does not run for 3.
+        sampleInt: 100,
         timeout: 30,
       },
-      (error, result) => (error ? reject(error) : resolve({ latencies, errors: result.errors + result.non2xx + result.timeouts })),
+      (error, result) => (error ? reject(error) : resolve({ latencies, errors: result.errors + result.non2xx + result.timeouts, seconds: (performance.now() - started) / 1000 })),
     );
     instance.on('response', (_client: unknown, _status: number, _bytes: number, ms: number) => latencies.push(ms));
   });
@@ -296,7 +301,7 @@ function summarize(latencies: number[], rps: number, errors: number, cpuMs: numb
  */
 async function closedLoopInTurn(servers: Record<string, Server>, name: string, load: Load, seconds: number): Promise<Record<string, Measured>> {
   const labels = Object.keys(servers);
-  const samples = new Map(labels.map((label) => [label, { latencies: [] as number[], errors: 0, cpuMs: 0 }]));
+  const samples = new Map(labels.map((label) => [label, { latencies: [] as number[], errors: 0, cpuMs: 0, seconds: 0 }]));
   const warmUps: number[] = [];
   for (const label of labels) warmUps.push(...(await cannon(servers[label].url(name), load, WARMUP_SECONDS)).latencies);
   // A slice cut off mid-request loses what was in flight: it lasts at least 20 typical requests.
@@ -311,14 +316,15 @@ async function closedLoopInTurn(servers: Record<string, Server>, name: string, l
       const sample = await cannon(servers[label].url(name), load, slice);
       const slowest = Math.max(0, ...sample.latencies);
       await new Promise((resolve) => setTimeout(resolve, Math.min(SETTLE_MAX_MS, 2 * slowest)));
-      const total = samples.get(label) as { latencies: number[]; errors: number; cpuMs: number };
+      const total = samples.get(label) as { latencies: number[]; errors: number; cpuMs: number; seconds: number };
       total.latencies.push(...sample.latencies);
       total.errors += sample.errors;
+      total.seconds += sample.seconds;
       total.cpuMs += processCpuMs(pid) - cpuBefore;
     }
   }
   const measured: Record<string, Measured> = {};
-  for (const [label, total] of samples) measured[label] = summarize(total.latencies, total.latencies.length / seconds, total.errors, total.cpuMs);
+  for (const [label, total] of samples) measured[label] = summarize(total.latencies, total.latencies.length / total.seconds, total.errors, total.cpuMs);
   return measured;
 }
 
