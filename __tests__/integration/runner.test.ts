@@ -114,6 +114,24 @@ setInterval(() => {}, 1000);
   // Answers, closes its stdout, and goes on for 2 s.
   'functions/shell-closes-stdout/manifest.yaml': 'runtime: binary\nbuild:\n  output: run.sh\n',
   'functions/shell-closes-stdout/run.sh': executable('#!/bin/sh\ncat >/dev/null\necho "{\\"success\\": true, \\"output\\": {\\"pid\\": $$}}"\nexec >&-\nsleep 2\n'),
+  // Tells whether what its previous run left behind still runs, leaves a process (not holding its stdout), answers and exits.
+  'functions/shell-leaves-sleep/manifest.yaml': 'runtime: binary\nbuild:\n  output: run.sh\n',
+  'functions/shell-leaves-sleep/run.sh': executable(
+    [
+      '#!/bin/sh',
+      'cat >/dev/null',
+      'previous=false',
+      'if [ -f leftover.pid ]; then',
+      '  state=$(cut -d" " -f3 "/proc/$(cat leftover.pid)/stat" 2>/dev/null)',
+      '  if [ -n "$state" ] && [ "$state" != Z ]; then previous=true; fi',
+      'fi',
+      // It ignores SIGTERM: ending it takes alyx's grace period and a SIGKILL.
+      'sh -c "trap \\"\\" TERM; sleep 300" >/dev/null 2>&1 &',
+      'echo $! > leftover.pid',
+      'echo "{\\"success\\": true, \\"output\\": {\\"previous_alive\\": $previous, \\"left\\": $!}}"',
+      '',
+    ].join('\n'),
+  ),
   'functions/node-exit-listener/index.js': nodeFunction(
     `process.on('exit', () => console.log(JSON.stringify({ success: true, output: { from: 'exit listener' } })));`,
   ),
@@ -145,9 +163,13 @@ describe('the runner, with real interpreters and executables', () => {
    * With one slot: the function (which reports its pid) is answered while its process still
    * runs, and a second invocation can only start once that process has exited.
    */
-  async function expectAnswerBeforeExitAndSlotHeld(name: string): Promise<void> {
+  function oneAtATimeInvoker(): Invoker {
     const config = resolveConfig({ projectDir: root, mode: 'production', env: { PATH: process.env.PATH, HOME: process.env.HOME, ALYX_FUNCTIONS_CONCURRENCY: '1' } });
-    const oneAtATime = new Invoker(config, new FunctionRegistry(() => loadSnapshot(config, process.env)), logs.logger, process.env);
+    return new Invoker(config, new FunctionRegistry(() => loadSnapshot(config, process.env)), logs.logger, process.env);
+  }
+
+  async function expectAnswerBeforeExitAndSlotHeld(name: string): Promise<void> {
+    const oneAtATime = oneAtATimeInvoker();
     const first = await oneAtATime.invoke(name, {});
     const firstPid = (first.output as { pid: number }).pid;
     expect(first.success).toBe(true);
@@ -318,6 +340,21 @@ describe('the runner, with real interpreters and executables', () => {
     it('answers once stdout has ended with a response, and holds the concurrency slot until the process has exited', async () => {
       // The script answers, closes its stdout, and goes on for 2 s.
       await expectAnswerBeforeExitAndSlotHeld('shell-closes-stdout');
+    });
+
+    it('ends what a program left behind once it has answered by exiting, before its slot is free', async () => {
+      // The answer goes out first; the next invocation can only start once the leftover is gone.
+      const oneAtATime = oneAtATimeInvoker();
+      const first = await oneAtATime.invoke('shell-leaves-sleep', {});
+      expect(first).toMatchObject({ success: true, output: { previous_alive: false } });
+      const second = await oneAtATime.invoke('shell-leaves-sleep', {});
+      expect(second).toMatchObject({ success: true, output: { previous_alive: false } });
+      expect(isAlive((first.output as { left: number }).left)).toBe(false);
+      expect(await waitFor(() => !isAlive((second.output as { left: number }).left))).toBe(true);
+      const warning = logs.lines().find((line) => line.request_id === first.requestId && line.level === 40);
+      // The shell, and its sleep once it has started one.
+      expect(warning).toMatchObject({ processes: expect.any(Number), msg: expect.stringContaining('left behind') });
+      expect(warning?.processes).toBeGreaterThanOrEqual(1);
     });
 
     it('reports a non-zero exit without a response as EXECUTION_ERROR with the exit code', async () => {

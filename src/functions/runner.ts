@@ -164,8 +164,17 @@ export function runProcess(spec: RunSpec, started?: ChildProcess): Promise<RunRe
     };
     const onAbort = (): void => fail(abortError(spec.signal as AbortSignal));
 
+    // The look for what the process left behind runs once it has exited; the slot is held until then.
+    let looked = invocation === null;
+    const lookForLeftovers = (): void => {
+      if (looked || !invocation) return;
+      looked = true;
+      endLeftovers(findLeftovers(invocation, runningGroups), failure === null);
+      void settle();
+    };
+
     const settle = async (): Promise<void> => {
-      if (settled || !exit || !stdoutDone) return;
+      if (settled || !exit || !stdoutDone || !looked) return;
       settled = true;
       timers.forEach(clearInterval);
       spec.signal?.removeEventListener('abort', onAbort);
@@ -227,6 +236,8 @@ export function runProcess(spec: RunSpec, started?: ChildProcess): Promise<RunRe
     child.stdout?.on('close', () => {
       stdoutDone = true;
       answerEarly();
+      // It exited as stdout ended (see the exit handler): the look waits until the answer is out.
+      if (exit && !looked) setImmediate(lookForLeftovers);
       void settle();
     });
     child.stderr?.on('data', (chunk: Buffer) => stderr.write(chunk));
@@ -240,7 +251,10 @@ export function runProcess(spec: RunSpec, started?: ChildProcess): Promise<RunRe
     });
     child.on('exit', (code, signal) => {
       exit = { code, signal };
-      if (invocation) endLeftovers(findLeftovers(invocation, runningGroups), failure === null);
+      if (stdoutDone) {
+        lookForLeftovers();
+        return;
+      }
       timers.push(
         setTimeout(() => {
           // Something outside the group still holds stdout: stop waiting for it.
@@ -249,7 +263,10 @@ export function runProcess(spec: RunSpec, started?: ChildProcess): Promise<RunRe
           void settle();
         }, DRAIN_AFTER_EXIT_MS),
       );
-      void settle();
+      // stdout ended in this same turn of the loop, and its close (with the answer) comes next:
+      // most programs end stdout by exiting. Otherwise the look cannot wait, as what the
+      // function left running may be what holds stdout open.
+      if (!child.stdout?.readableEnded) lookForLeftovers();
     });
   });
 }
