@@ -124,8 +124,11 @@ export function lastPid(): number {
 
 /** One process's stat; null when it is gone or a zombie. */
 export function readProcess(pid: number): ProcessInfo | null {
+  const path = `/proc/${pid}/stat`;
+  // Usually it is gone (the main process at its exit, a thread that has ended): no exception then.
+  if (!fs.existsSync(path)) return null;
   try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const stat = fs.readFileSync(path, 'utf8');
     // Fields from the 3rd (state) on; the command name before them may hold spaces and parentheses.
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     if (fields[0] === 'Z') return null;
