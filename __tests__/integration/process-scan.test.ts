@@ -54,6 +54,10 @@ linuxOnly('the look at /proc for what a function started', () => {
     const listed = inGroup(scanProcesses());
     expect(tried).toEqual([pid, childPid].sort((a, b) => a - b));
     expect(listed).toEqual(tried);
+    // Filtered while scanning: only what is kept is checked to be a process, and returned.
+    const ofGroup = (info: { pgid: number }): boolean => info.pgid === pid;
+    expect(inGroup(scanProcesses(pid, undefined, ofGroup))).toEqual(tried);
+    expect(scanProcesses(pid, undefined, (info) => info.pid === childPid)?.map((info) => info.pid)).toEqual([childPid]);
   });
 
   it('finds what the main process left in its group once it has exited, and nothing after a process that made none', async () => {

@@ -46,12 +46,16 @@ export function invocationProcesses(
   const inGroup: ProcessInfo[] = [];
   const escaped: ProcessInfo[] = [];
   const unsure: ProcessInfo[] = [];
-  // Another function process alyx started (its own group's leader) is not this one's leftover.
+  // Another function process alyx started (its own group's leader) is not this one's leftover,
+  // nor is what runs in its session or another invocation's, alyx itself, or what started before.
   const otherLeader = (pid: number): boolean => pid !== invocation.pid && watchdog.isWatching(pid);
-  for (const info of scanProcesses(invocation.pid, otherLeader) ?? []) {
+  const candidate = (info: ProcessInfo): boolean =>
+    info.pgid === invocation.pid ||
+    (info.pid !== process.pid &&
+      info.startTicks >= invocation.startTicks &&
+      (info.sid === invocation.pid || !(otherSessions.has(info.sid) || watchdog.isWatching(info.sid))));
+  for (const info of scanProcesses(invocation.pid, otherLeader, candidate) ?? []) {
     if (info.pgid === invocation.pid) inGroup.push(info);
-    else if (info.pid === process.pid || info.startTicks < invocation.startTicks) continue;
-    else if (info.sid !== invocation.pid && otherSessions.has(info.sid)) continue;
     else {
       const tagged = taggedWith(info.pid, wanted);
       if (tagged) escaped.push(info);

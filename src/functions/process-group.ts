@@ -43,7 +43,7 @@ export interface ProcessInfo {
 
 /** The group's live members; null where there is no /proc. Its members were all made after its leader. */
 function scanGroup(pgid: number): ProcessInfo[] | null {
-  return scanProcesses(pgid)?.filter((info) => info.pgid === pgid) ?? null;
+  return scanProcesses(pgid, undefined, (info) => info.pgid === pgid);
 }
 
 /**
@@ -51,17 +51,17 @@ function scanGroup(pgid: number): ProcessInfo[] | null {
  * `madeSincePid`, only processes made since that one, which is all a function's tree can be:
  * pids grow until they wrap around, and after a wrap (or where the last pid cannot be read)
  * every process is read. That keeps alyx's per-invocation look at /proc small on a busy machine.
- * Pids that `skip` names are not read at all.
+ * Pids that `skip` names are not read at all, and only what `keep` accepts is returned.
  */
-export function scanProcesses(madeSincePid = 0, skip?: (pid: number) => boolean): ProcessInfo[] | null {
+export function scanProcesses(madeSincePid = 0, skip?: (pid: number) => boolean, keep: (info: ProcessInfo) => boolean = () => true): ProcessInfo[] | null {
   const last = madeSincePid > 0 ? lastPid() : -1;
   if (last === madeSincePid) {
     // No pid handed out since: that process is the only candidate, and listing /proc (the
     // larger part of an invocation's cost here) can be skipped.
     const only = readProcess(madeSincePid);
-    return only ? [only] : [];
+    return only && keep(only) ? [only] : [];
   }
-  if (last > madeSincePid && last - madeSincePid <= PROBE_SPAN) return probeProcesses(madeSincePid, last, skip);
+  if (last > madeSincePid && last - madeSincePid <= PROBE_SPAN) return probeProcesses(madeSincePid, last, skip, keep);
   let entries: string[];
   try {
     entries = fs.readdirSync('/proc');
@@ -75,23 +75,24 @@ export function scanProcesses(madeSincePid = 0, skip?: (pid: number) => boolean)
     const pid = Number(entry);
     if (pid < floor || skip?.(pid)) continue;
     const info = readProcess(pid);
-    if (info) processes.push(info);
+    if (info && keep(info)) processes.push(info);
   }
   return processes;
 }
 
 /**
  * Few pids handed out since: trying each costs less than listing /proc. A thread's id is a pid
- * too, and /proc answers for it without listing it, so what answers is checked to be a process.
+ * too, and /proc answers for it without listing it, so what answers is checked to be a process;
+ * only once kept, as the threads of other function processes are many and of no interest.
  */
 const PROBE_SPAN = 64;
 
-function probeProcesses(from: number, to: number, skip?: (pid: number) => boolean): ProcessInfo[] {
+function probeProcesses(from: number, to: number, skip: ((pid: number) => boolean) | undefined, keep: (info: ProcessInfo) => boolean): ProcessInfo[] {
   const processes: ProcessInfo[] = [];
   for (let pid = from; pid <= to; pid++) {
     if (skip?.(pid)) continue;
     const info = readProcess(pid);
-    if (info && isProcess(pid)) processes.push(info);
+    if (info && keep(info) && isProcess(pid)) processes.push(info);
   }
   return processes;
 }
