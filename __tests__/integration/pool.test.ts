@@ -8,7 +8,7 @@ import { FunctionRegistry, loadSnapshot } from '../../src/functions/registry';
 import { cleanEnv } from '../helpers/cli';
 import { captureLogs } from '../helpers/logs';
 import { isAlive, processesWithArgs, readPidFile, waitFor } from '../helpers/processes';
-import { makeProject, removeProject, writeTree } from '../helpers/project';
+import { executable, makeProject, removeProject, writeTree } from '../helpers/project';
 import { request, startServer, stopAllServers, type RunningServer } from '../helpers/server';
 
 /**
@@ -298,6 +298,26 @@ describe('the pool inside the invoker', () => {
       const [warm] = await waitingExactly(1);
       expect(await waitFor(() => !isAlive(warm), 5000)).toBe(true);
       expect(pool.waiting).toBe(0);
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('answers a warm process that closed its stdout while it waited, and frees its slot', async () => {
+    writeTree(root, {
+      'alyx.yaml': 'functions:\n  concurrency: 1\n',
+      'functions/closes-stdout/manifest.yaml': 'runtime: binary\nbuild:\n  output: run.sh\n',
+      'functions/closes-stdout/run.sh': executable('#!/bin/sh\nexec 1>&-\necho $$ >> ../../closed.log\ncat > /dev/null\nexit 0\n'),
+    });
+    const { pool, invoker } = setUp(60_000);
+    try {
+      // The first spawns; each later one takes a warm process whose stdout is already closed.
+      for (let i = 0; i < 3; i++) {
+        if (i > 0) expect(await waitFor(() => pool.waiting === 1 && lines('closed.log').length === i + 1)).toBe(true);
+        const result = await invoker.invoke('closes-stdout', {});
+        expect([result.success, result.error?.code]).toEqual([false, 'EXECUTION_ERROR']);
+        expect(result.error?.message).toContain('without writing a response');
+      }
     } finally {
       await pool.close();
     }

@@ -132,6 +132,9 @@ export function runProcess(spec: RunSpec, started?: ChildProcess): Promise<RunRe
       return;
     }
 
+    // A warm process may have closed its stdout while it waited: its 'close' has passed.
+    if (child.stdout?.closed) stdoutDone = true;
+
     // The request goes first: the process works on it while the rest is set up here.
     child.stdin?.on('error', () => {
       // EPIPE: the function exited or closed stdin without reading its request. Its output decides.
@@ -260,6 +263,7 @@ export function runProcess(spec: RunSpec, started?: ChildProcess): Promise<RunRe
           // Something outside the group still holds stdout: stop waiting for it.
           child.stdout?.destroy();
           stdoutDone = true;
+          lookForLeftovers();
           void settle();
         }, DRAIN_AFTER_EXIT_MS),
       );
