@@ -65,19 +65,19 @@ linuxOnly('the look at /proc for what a function started', () => {
     process.kill(pid, 'SIGKILL');
     await waitFor(() => !isAlive(pid));
     expect(isAlive(childPid)).toBe(true);
-    expect(findLeftovers({ pid, startTicks: 0, tag: 'no-such-tag' }, new Set())).toMatchObject({ inGroup: 1, escapedGroups: [] });
+    expect(findLeftovers({ pid, startTicks: 0, tag: 'no-such-tag' })).toMatchObject({ inGroup: 1, escapedGroups: [] });
 
     const lone = spawn('true', [], { detached: true, stdio: 'ignore' });
     const lonePid = lone.pid as number;
     await new Promise((resolve) => lone.once('exit', resolve));
-    expect(findLeftovers({ pid: lonePid, startTicks: 0, tag: 'no-such-tag' }, new Set())).toMatchObject({ inGroup: 0, escapedGroups: [] });
+    expect(findLeftovers({ pid: lonePid, startTicks: 0, tag: 'no-such-tag' })).toMatchObject({ inGroup: 0, escapedGroups: [] });
   });
 
   it('counts a process outside the group whose environment reads empty as unsure, not as escaped', async () => {
     const mainProcess = sleeper(process.env);
     const empty = sleeper(process.env, true);
     expect(await waitFor(() => isAlive(empty.pid as number) && readEnviron(empty.pid as number) === '')).toBe(true);
-    const found = invocationProcesses({ pid: mainProcess.pid as number, startTicks: 0, tag: 'no-such-tag' }, new Set());
+    const found = invocationProcesses({ pid: mainProcess.pid as number, startTicks: 0, tag: 'no-such-tag' });
     expect(found.unsure.map((info) => info.pid)).toContain(empty.pid);
     expect(found.escaped.map((info) => info.pid)).not.toContain(empty.pid);
   });

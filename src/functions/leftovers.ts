@@ -35,13 +35,11 @@ export interface Leftovers {
 
 /**
  * One pass over /proc: the live processes of the invocation, in its group and escaped from it.
- * Only processes started after the leader are candidates, and the sessions of other running
- * invocations are skipped, so the environment of few processes is read.
+ * Only processes started after the leader are candidates, and the sessions of the other
+ * function processes alyx started (running or warm, all listed with the watchdog) are skipped,
+ * so the environment of few processes is read.
  */
-export function invocationProcesses(
-  invocation: Invocation,
-  otherSessions: { has(sid: number): boolean },
-): { inGroup: ProcessInfo[]; escaped: ProcessInfo[]; unsure: ProcessInfo[] } {
+export function invocationProcesses(invocation: Invocation): { inGroup: ProcessInfo[]; escaped: ProcessInfo[]; unsure: ProcessInfo[] } {
   const wanted = tagEntry(invocation);
   const inGroup: ProcessInfo[] = [];
   const escaped: ProcessInfo[] = [];
@@ -53,7 +51,7 @@ export function invocationProcesses(
     info.pgid === invocation.pid ||
     (info.pid !== process.pid &&
       info.startTicks >= invocation.startTicks &&
-      (info.sid === invocation.pid || !(otherSessions.has(info.sid) || watchdog.isWatching(info.sid))));
+      (info.sid === invocation.pid || !watchdog.isWatching(info.sid)));
   for (const info of scanProcesses(invocation.pid, otherLeader, candidate) ?? []) {
     if (info.pgid === invocation.pid) inGroup.push(info);
     else {
@@ -67,8 +65,8 @@ export function invocationProcesses(
 }
 
 /** What is left once the main process has exited. */
-export function findLeftovers(invocation: Invocation, otherSessions: { has(sid: number): boolean }): Leftovers {
-  const { inGroup, escaped, unsure } = invocationProcesses(invocation, otherSessions);
+export function findLeftovers(invocation: Invocation): Leftovers {
+  const { inGroup, escaped, unsure } = invocationProcesses(invocation);
   // A group can only be joined inside its own session, and these sessions were made by the function: the group is its.
   return { inGroup: inGroup.length, escapedGroups: [...new Set(escaped.map((info) => info.pgid))], unsure: unsure.map((info) => info.pid) };
 }

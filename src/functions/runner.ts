@@ -49,7 +49,7 @@ const runningGroups = new Map<number, Invocation>();
 export function killAllRunningGroups(): number {
   for (const [pgid, invocation] of runningGroups) {
     signalGroup(pgid, 'SIGKILL');
-    for (const escaped of findLeftovers(invocation, runningGroups).escapedGroups) signalGroup(escaped, 'SIGKILL');
+    for (const escaped of findLeftovers(invocation).escapedGroups) signalGroup(escaped, 'SIGKILL');
   }
   return runningGroups.size;
 }
@@ -172,7 +172,7 @@ export function runProcess(spec: RunSpec, started?: ChildProcess): Promise<RunRe
     const lookForLeftovers = (): void => {
       if (looked || !invocation) return;
       looked = true;
-      endLeftovers(findLeftovers(invocation, runningGroups), failure === null);
+      endLeftovers(findLeftovers(invocation), failure === null);
       void settle();
     };
 
@@ -185,7 +185,7 @@ export function runProcess(spec: RunSpec, started?: ChildProcess): Promise<RunRe
       if (kills.length > 0 && invocation) {
         await Promise.all(kills);
         // A process may have left the group while it was being ended: look once more.
-        const late = findLeftovers(invocation, runningGroups);
+        const late = findLeftovers(invocation);
         if (late.escapedGroups.length > 0 || late.unsure.length > 0) endLeftovers(late, false);
       }
       await Promise.all(kills);
@@ -213,7 +213,7 @@ export function runProcess(spec: RunSpec, started?: ChildProcess): Promise<RunRe
     if (memoryLimit > 0 && invocation) {
       const sampler = setInterval(() => {
         // The whole tree: the group, and what left it.
-        const { inGroup, escaped } = invocationProcesses(invocation, runningGroups);
+        const { inGroup, escaped } = invocationProcesses(invocation);
         const used = residentBytes([...inGroup, ...escaped]);
         peakMemory = Math.max(peakMemory, used);
         if (used > memoryLimit) fail(new MemoryLimitExceededError(memoryLimit, used));
