@@ -58,7 +58,7 @@ export function scanProcesses(madeSincePid = 0, skip?: (pid: number) => boolean,
   if (last === madeSincePid) {
     // No pid handed out since: that process is the only candidate, and listing /proc (the
     // larger part of an invocation's cost here) can be skipped.
-    const only = readProcess(madeSincePid);
+    const only = readProcessIfThere(madeSincePid);
     return only && keep(only) ? [only] : [];
   }
   if (last > madeSincePid && last - madeSincePid <= PROBE_SPAN) return probeProcesses(madeSincePid, last, skip, keep);
@@ -91,7 +91,7 @@ function probeProcesses(from: number, to: number, skip: ((pid: number) => boolea
   const processes: ProcessInfo[] = [];
   for (let pid = from; pid <= to; pid++) {
     if (skip?.(pid)) continue;
-    const info = readProcess(pid);
+    const info = readProcessIfThere(pid);
     if (info && keep(info) && isProcess(pid)) processes.push(info);
   }
   return processes;
@@ -123,13 +123,18 @@ export function lastPid(): number {
   }
 }
 
+/**
+ * readProcess for a pid that is usually gone (the main process at its exit, a thread that has
+ * ended): checked first, which costs no exception. A pid /proc has just listed is read directly.
+ */
+function readProcessIfThere(pid: number): ProcessInfo | null {
+  return fs.existsSync(`/proc/${pid}/stat`) ? readProcess(pid) : null;
+}
+
 /** One process's stat; null when it is gone or a zombie. */
 export function readProcess(pid: number): ProcessInfo | null {
-  const path = `/proc/${pid}/stat`;
-  // Usually it is gone (the main process at its exit, a thread that has ended): no exception then.
-  if (!fs.existsSync(path)) return null;
   try {
-    const stat = fs.readFileSync(path, 'utf8');
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
     // Fields from the 3rd (state) on; the command name before them may hold spaces and parentheses.
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     if (fields[0] === 'Z') return null;
