@@ -1,14 +1,15 @@
 /**
  * What alyx adds to an invocation, against the floor: spawning the same process with the same
  * request from a minimal Node script (bench/floor-server.cjs). For a trivial node, python and
- * directly executed binary function, at concurrency 1 and 8 (closed loop, autocannon), and at
+ * directly executed binary function (and deno and bun ones where those are on PATH), at
+ * concurrency 1 and 8 (closed loop, autocannon), and at
  * concurrency 1 paced slower than a process starts (where a warm pool
  * hides start-up), it measures requests/s, p50 and p99 of:
  *   (a) the floor, (b) `alyx serve` without the pool, (c) `alyx serve` with the pool.
  * It then profiles alyx (b) serving the binary function at concurrency 8, for the share of
  * its CPU time spent in spawn(), and compares ways of spawning from Node (bench/spawn-cost.cjs).
  *
- *   npm run bench                  # builds, then runs for about 3 minutes
+ *   npm run bench                  # builds, then runs for about 4 minutes (6 with deno and bun)
  *   BENCH_SECONDS=2 npm run bench  # shorter runs
  *   BENCH_FUNCTIONS=node,binary    # only these functions
  *   ALYX_BIN=/other/bin/alyx.js    # measure another build of alyx against the same floor
@@ -85,17 +86,23 @@ func main() {
 }
 `;
 
-/** The three trivial functions; the binary is compiled with cc, or go where cc is missing. */
+const NODE_FUNCTION =
+  "let data = '';\nprocess.stdin.on('data', (chunk) => (data += chunk));\nprocess.stdin.on('end', () => {\n  JSON.parse(data);\n  console.log(JSON.stringify({ success: true, output: { hello: 'world' } }));\n});\n";
+
+const DENO_FUNCTION =
+  "JSON.parse(await new Response(Deno.stdin.readable).text());\nconsole.log(JSON.stringify({ success: true, output: { hello: 'world' } }));\n";
+
+/**
+ * The trivial functions: node, python and a binary (compiled with cc, or go where cc is
+ * missing), which the issue's table covers, then deno and bun where they are installed.
+ */
 function writeProject(): { project: string; names: string[] } {
   const project = fs.mkdtempSync(path.join(os.tmpdir(), 'alyx-bench-floor-'));
   const write = (file: string, content: string, mode = 0o644): void => {
     fs.mkdirSync(path.dirname(path.join(project, file)), { recursive: true });
     fs.writeFileSync(path.join(project, file), content, { mode });
   };
-  write(
-    'functions/node/index.js',
-    "let data = '';\nprocess.stdin.on('data', (chunk) => (data += chunk));\nprocess.stdin.on('end', () => {\n  JSON.parse(data);\n  console.log(JSON.stringify({ success: true, output: { hello: 'world' } }));\n});\n",
-  );
+  write('functions/node/index.js', NODE_FUNCTION);
   write('functions/python/index.py', 'import json, sys\njson.load(sys.stdin)\nprint(json.dumps({"success": True, "output": {"hello": "world"}}))\n');
   const names = ['node', 'python'];
   const binaryDir = path.join(project, 'functions', 'binary');
@@ -111,6 +118,19 @@ function writeProject(): { project: string; names: string[] } {
   }
   if (fs.existsSync(path.join(binaryDir, 'bin', 'app'))) names.push('binary');
   else console.log('binary: SKIPPED (neither cc nor go is installed)');
+  // deno and bun run the same kind of file a build would leave: plain JavaScript.
+  for (const [runtime, source] of [
+    ['deno', DENO_FUNCTION],
+    ['bun', NODE_FUNCTION],
+  ] as const) {
+    if (!has(runtime)) {
+      console.log(`${runtime}: SKIPPED (${runtime} is not on PATH; .ci/run installs it under ~/.cache/alyx-ci/tools/node_modules/.bin)`);
+      continue;
+    }
+    write(`functions/${runtime}/index.js`, source);
+    write(`functions/${runtime}/manifest.yaml`, `runtime: ${runtime}\n`);
+    names.push(runtime);
+  }
   const only = process.env.BENCH_FUNCTIONS?.split(',');
   return { project, names: only ? names.filter((name) => only.includes(name)) : names };
 }
