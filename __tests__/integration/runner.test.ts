@@ -103,6 +103,7 @@ setInterval(() => {}, 1000);
     '',
   ].join('\n'),
   'functions/python-crash/index.py': 'import json, sys\njson.load(sys.stdin)\nraise RuntimeError("boom in python")\n',
+  'functions/python-syntax-error/index.py': 'import json\ndef (:\n',
   'functions/shell-ok/manifest.yaml': 'runtime: binary\nbuild:\n  output: run.sh\n',
   'functions/shell-ok/run.sh': executable('#!/bin/sh\nread -r request\necho "shell: got $(printf %s "$request" | wc -c) bytes" >&2\necho \'{"success": true, "output": {"shell": true}}\'\n'),
   'functions/shell-no-stdin/manifest.yaml': 'runtime: binary\nbuild:\n  output: run.sh\n',
@@ -310,12 +311,15 @@ describe('the runner, with real interpreters and executables', () => {
       await expectAnswerBeforeExitAndSlotHeld('python-slow-teardown');
     });
 
-    it("shows the script's own file and line in a traceback (development)", async () => {
-      const result = await invoke('python-crash', {}, 'development');
+    it.each(['python-crash', 'python-syntax-error'])('prints the traceback python itself prints for %s, without the preload (development)', async (name) => {
+      const result = await invoke(name, {}, 'development');
       expect(result.error).toMatchObject({ code: 'EXECUTION_ERROR', details: { exit_code: 1 } });
       const stderr = (result.error?.details as { stderr: string }).stderr;
-      expect(stderr).toContain(`File "${path.join(root, 'functions', 'python-crash', 'index.py')}", line 3, in <module>`);
-      expect(stderr).toContain('RuntimeError: boom in python');
+      const script = path.join(root, 'functions', name, 'index.py');
+      const direct = spawnSync('python3', [script], { cwd: path.dirname(script), input: '{}', encoding: 'utf8' });
+      expect(direct.stderr).toContain(`File "${script}", line`);
+      expect(stderr.trim()).toBe(direct.stderr.trim());
+      expect(stderr).not.toContain('<string>');
     });
   });
 

@@ -21,7 +21,8 @@ const NODE_PRELOAD = path.resolve(__dirname, '..', '..', 'dist', 'functions', 'n
  * Runs the script (the argument after `-c`) as `python3 script` would: same sys.argv, sys.path[0],
  * __file__ and __name__, in the real __main__ module. An atexit handler registered before the
  * script's own runs after all of them (they run last-in, first-out) and after non-daemon threads
- * have been joined: it flushes stdout, then points fd 1 at /dev/null.
+ * have been joined: it flushes stdout, then points fd 1 at /dev/null. A traceback leaves out
+ * the preload's own frames (the leading "<string>" ones), so it reads as python's would.
  */
 const PYTHON_PRELOAD = `def _alyx_preload():
     import atexit, os, sys
@@ -41,6 +42,14 @@ const PYTHON_PRELOAD = `def _alyx_preload():
         except OSError:
             pass
     atexit.register(end_stdout)
+    previous_hook = sys.excepthook
+    def without_preload_frames(kind, value, tb):
+        while tb is not None and tb.tb_frame.f_code.co_filename == '<string>':
+            tb = tb.tb_next
+        if isinstance(value, BaseException):
+            value.__traceback__ = tb
+        previous_hook(kind, value, tb)
+    sys.excepthook = without_preload_frames
     main = sys.modules['__main__'].__dict__
     del main['_alyx_preload']
     main['__file__'] = script
