@@ -23,7 +23,7 @@ import os from 'node:os';
 import net from 'node:net';
 import path from 'node:path';
 import autocannon from 'autocannon';
-import { percentile } from './stats';
+import { medianDifference, percentile } from './stats';
 import { has } from './commands';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
@@ -62,6 +62,8 @@ interface Measured {
   errors: number;
   /** CPU time of the server process itself (not of the functions it starts) per request, ms. */
   serverCpuMs: number;
+  /** Every answered request's latency, ascending. */
+  latencies: number[];
 }
 
 const C_PROGRAM = `#include <stdio.h>
@@ -309,7 +311,7 @@ async function pacedInTurn(servers: Record<string, Server>, name: string, rate: 
 /** Requests/s, p50 and p99 of the answered requests' latencies, and the server's CPU per request. */
 function summarize(latencies: number[], rps: number, errors: number, cpuMs: number): Measured {
   const sorted = latencies.sort((x, y) => x - y);
-  return { rps, p50: percentile(sorted, 50), p99: percentile(sorted, 99), errors, serverCpuMs: sorted.length > 0 ? cpuMs / sorted.length : NaN };
+  return { rps, p50: percentile(sorted, 50), p99: percentile(sorted, 99), errors, serverCpuMs: sorted.length > 0 ? cpuMs / sorted.length : NaN, latencies: sorted };
 }
 
 /**
@@ -388,6 +390,7 @@ function spawnShare(profileFile: string): { spawnMs: number; busyMs: number } {
 const loadAverage = (): string => os.loadavg().map((value) => value.toFixed(2)).join(' ');
 
 const fmt = (value: number, digits = 1): string => value.toFixed(digits);
+const signed = (value: number): string => `${value > 0 ? '+' : ''}${fmt(value)}`;
 
 function row(name: string, load: Load, a: Measured, b: Measured, c: Measured): string {
   const cells = [
@@ -467,6 +470,19 @@ async function main(): Promise<void> {
       for (const load of LOADS) {
         const get = (label: string): Measured => results.get(key(label, name, load)) as Measured;
         console.log(row(name, load, get('a'), get('b'), get('c')));
+      }
+    }
+    console.log('\np50 over the floor\'s, ms, with a 95% bootstrap interval (an interval that holds 0: this run cannot tell the two apart):\n');
+    console.log('| function | concurrency | (b) alyx − (a) | 95% interval | (c) alyx + pool − (a) | 95% interval |');
+    console.log('| --- | --- | ---: | ---: | ---: | ---: |');
+    for (const name of names) {
+      for (const load of LOADS) {
+        const get = (label: string): Measured => results.get(key(label, name, load)) as Measured;
+        const cells = [get('b'), get('c')].flatMap((m) => {
+          const { difference, low, high } = medianDifference(get('a').latencies, m.latencies);
+          return [signed(difference), `${signed(low)} to ${signed(high)}`];
+        });
+        console.log(`| ${name} | ${load.label} | ${cells.join(' | ')} |`);
       }
     }
     console.log('\nCPU time of the server process itself per request (the functions it starts excluded), ms:\n');
