@@ -413,6 +413,7 @@ async function main(): Promise<void> {
     const commands = commandsOf(project);
     const results = new Map<string, Measured>();
     const key = (server: string, name: string, load: Load): string => `${server}|${name}|${load.label}`;
+    const measuredOf = (server: string, name: string, load: Load): Measured => results.get(key(server, name, load)) as Measured;
     // All three run side by side (an idle server costs nothing), and each cell measures them
     // in turn, so a change in the machine's load hits all three alike.
     const contenders = { a: await startFloor(commands), b: await startAlyx(project, 0), c: await startAlyx(project, POOL_SIZE) };
@@ -468,8 +469,7 @@ async function main(): Promise<void> {
     console.log('| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
     for (const name of names) {
       for (const load of LOADS) {
-        const get = (label: string): Measured => results.get(key(label, name, load)) as Measured;
-        console.log(row(name, load, get('a'), get('b'), get('c')));
+        console.log(row(name, load, measuredOf('a', name, load), measuredOf('b', name, load), measuredOf('c', name, load)));
       }
     }
     console.log('\np50 over the floor\'s, ms, with a 95% bootstrap interval (an interval that holds 0: this run cannot tell the two apart):\n');
@@ -477,9 +477,9 @@ async function main(): Promise<void> {
     console.log('| --- | --- | ---: | ---: | ---: | ---: |');
     for (const name of names) {
       for (const load of LOADS) {
-        const get = (label: string): Measured => results.get(key(label, name, load)) as Measured;
-        const cells = [get('b'), get('c')].flatMap((m) => {
-          const { difference, low, high } = medianDifference(get('a').latencies, m.latencies);
+        const floor = measuredOf('a', name, load);
+        const cells = [measuredOf('b', name, load), measuredOf('c', name, load)].flatMap((m) => {
+          const { difference, low, high } = medianDifference(floor.latencies, m.latencies);
           return [signed(difference), `${signed(low)} to ${signed(high)}`];
         });
         console.log(`| ${name} | ${load.label} | ${cells.join(' | ')} |`);
@@ -490,7 +490,7 @@ async function main(): Promise<void> {
     console.log('| --- | --- | ---: | ---: | ---: |');
     for (const name of names) {
       for (const load of LOADS) {
-        const cpu = ['a', 'b', 'c'].map((label) => fmt((results.get(key(label, name, load)) as Measured).serverCpuMs, 2));
+        const cpu = ['a', 'b', 'c'].map((label) => fmt(measuredOf(label, name, load).serverCpuMs, 2));
         console.log(`| ${name} | ${load.label} | ${cpu.join(' | ')} |`);
       }
     }
