@@ -122,6 +122,33 @@ describe('the warm pool in production (functions.pool default 1)', () => {
     expect(runs.map((entry) => entry.id).sort()).toEqual(all.map((response) => response.body.request_id).sort());
   });
 
+  it('has a warm node process compile its way in while it waits, and never shows the function why', async () => {
+    // At the function's first line the preload's warm-up socket (abstract, so no file) is listening.
+    writeTree(root, {
+      'functions/sees/index.js': `
+const fs = require('node:fs');
+const warmingUp = fs.readFileSync('/proc/net/unix', 'utf8').includes('@alyx-warm-' + process.pid);
+const variables = Object.keys(process.env).filter((key) => key.startsWith('ALYX_')).sort();
+let data = '';
+process.stdin.on('data', (chunk) => (data += chunk));
+process.stdin.on('end', () => console.log(JSON.stringify({ success: true, output: { pid: process.pid, warmingUp, variables, input: JSON.parse(data).input } })));
+`,
+    });
+    const server = await serve();
+    const call = (n: number) => request(`${server.url}/api/functions/sees`, { method: 'POST', body: JSON.stringify({ n }) });
+    const cold = await call(0);
+    expect(cold.status).toBe(200);
+    expect(cold.body.output).toMatchObject({ warmingUp: false, variables: ['ALYX_FUNCTION', 'ALYX_INVOCATION', 'ALYX_MODE'], input: { n: 0 } });
+    // The pool started its replacement once the first had finished; the next invocation takes it.
+    const started = Date.now();
+    let warm = await call(1);
+    while (warm.body.output?.warmingUp !== true && Date.now() - started < 10_000) warm = await call(2);
+    expect(warm.status).toBe(200);
+    expect(warm.body.output).toMatchObject({ warmingUp: true, variables: ['ALYX_FUNCTION', 'ALYX_INVOCATION', 'ALYX_MODE'] });
+    // The warm-up holds nothing open: the process ends once it has answered.
+    expect(await waitFor(() => !isAlive(warm.body.output.pid), 5000)).toBe(true);
+  });
+
   it('counts the timeout from the request, not from the start of the waiting process', async () => {
     writeTree(root, { 'functions/warm/manifest.yaml': 'timeout: 1s\n' });
     const server = await serve();

@@ -6,7 +6,7 @@ import type { Logger } from '../logger';
 import { buildFunctionEnv } from './environment';
 import { encodeRequest, type FunctionErrorBody } from './protocol';
 import { ConcurrencyLimiter } from './limiter';
-import { argsWithPreload } from './preload';
+import { argsWithPreload, warmProcessEnv } from './preload';
 import type { ProcessPool } from './pool';
 import type { FunctionRegistry, FunctionSnapshot, RegisteredFunction } from './registry';
 import { runProcess, type RunResult, type SpawnSpec } from './runner';
@@ -201,6 +201,7 @@ export class Invoker {
           manifestEnv: def.env,
         }),
         memoryLimitBytes: def.memoryBytes ?? this.#config.functions.memoryLimitBytes,
+        warmEnv: warmProcessEnv(def.runtime, plan),
       };
       this.#spawnSpecs.set(registered, spec);
     }

@@ -219,7 +219,7 @@ class FunctionPool {
   #spawnOne(): void {
     let child: ChildProcess;
     try {
-      child = spawnFunctionProcess(this.#spec());
+      child = spawnFunctionProcess(this.#spec(), true);
     } catch (error) {
       this.#discarded(null, `it could not be started (${(error as NodeJS.ErrnoException).code ?? String(error)})`);
       return;

@@ -14,6 +14,18 @@ export function argsWithPreload(runtime: FunctionDef['runtime'], plan: Execution
   return plan.args;
 }
 
+/**
+ * Added to the environment of a node process started ahead of its request (a warm pool's): its
+ * preload then also compiles the path a request takes in, and removes the variable before the
+ * function's own code runs.
+ */
+export const WARM_PROCESS_VARIABLE = 'ALYX_WARM_PROCESS';
+
+/** What a process of this plan gets in its environment when it is started ahead of its request. */
+export function warmProcessEnv(runtime: FunctionDef['runtime'], plan: ExecutionPlan): Readonly<Record<string, string>> {
+  return runtime === 'node' && plan.exec === 'interpreter' ? { [WARM_PROCESS_VARIABLE]: '1' } : {};
+}
+
 /** The compiled file: tests that load alyx from its TypeScript source use the build's copy too. */
 const NODE_PRELOAD = path.resolve(__dirname, '..', '..', 'dist', 'functions', 'node-preload.js');
 

@@ -16,6 +16,8 @@ export interface SpawnSpec {
   readonly env: Readonly<Record<string, string>>;
   /** Cap on the resident memory of the whole process tree; 0 = none. V8 gets its heap limit from it at start. */
   readonly memoryLimitBytes?: number;
+  /** Added to `env` for a process started ahead of its request (a warm pool's). */
+  readonly warmEnv?: Readonly<Record<string, string>>;
 }
 
 /** One process to run under the protocol, with its limits. */
@@ -65,14 +67,15 @@ const DRAIN_AFTER_EXIT_MS = 2000;
  * Starts a function's process in its own process group (its leader), with three pipes.
  * `command` is an absolute path resolved at discovery, so node's own spawn is enough: no
  * PATH search or shebang parsing per invocation (cross-spawn only adds those on Windows).
- * Its group is listed with the watchdog until whoever owns it has ended it.
+ * Its group is listed with the watchdog until whoever owns it has ended it. `ahead`: started
+ * before its request exists (a warm pool's), which adds `spec.warmEnv`.
  */
-export function spawnFunctionProcess(spec: SpawnSpec): ChildProcess {
+export function spawnFunctionProcess(spec: SpawnSpec, ahead = false): ChildProcess {
   const tag = newInvocationTag();
   const startedAt = performance.now();
   const options: SpawnOptions = {
     cwd: spec.cwd,
-    env: { ...withHeapCap(spec.env, spec.memoryLimitBytes ?? 0), [INVOCATION_VARIABLE]: tag },
+    env: { ...withHeapCap(spec.env, spec.memoryLimitBytes ?? 0), ...(ahead ? spec.warmEnv : undefined), [INVOCATION_VARIABLE]: tag },
     stdio: ['pipe', 'pipe', 'pipe'],
     detached: true,
   };
