@@ -7,7 +7,8 @@
  * hides start-up), it measures requests/s, p50 and p99 of:
  *   (a) the floor, (b) `alyx serve` without the pool, (c) `alyx serve` with the pool.
  * It then profiles alyx (b) serving the binary function at concurrency 8, for the share of
- * its CPU time spent in spawn(), and compares ways of spawning from Node (bench/spawn-cost.cjs).
+ * its CPU time spent in spawn(), and compares ways of spawning from Node (bench/spawn-cost.cjs;
+ * posix_spawn through a Node-API addon, bench/native-spawn.c, where cc and node's headers are).
  *
  *   npm run bench                  # builds, then runs for about 4 minutes (6 with deno and bun)
  *   BENCH_SECONDS=2 npm run bench  # shorter runs
@@ -135,6 +136,18 @@ function writeProject(): { project: string; names: string[] } {
   }
   const only = process.env.BENCH_FUNCTIONS?.split(',');
   return { project, names: only ? names.filter((name) => only.includes(name)) : names };
+}
+
+/**
+ * bench/native-spawn.c built as a Node-API addon in `dir`, for the posix_spawn row of the spawn
+ * cost table: its path, or null without cc or node's headers (the row is then skipped).
+ */
+function buildNativeSpawn(dir: string): string | null {
+  const headers = [path.resolve(process.execPath, '..', '..', 'include', 'node'), '/usr/include/node'].find((candidate) => fs.existsSync(path.join(candidate, 'node_api.h')));
+  if (!headers || !has('cc')) return null;
+  const addon = path.join(dir, 'native-spawn.node');
+  const built = spawnSync('cc', ['-O2', '-shared', '-fPIC', `-I${headers}`, '-o', addon, path.join(__dirname, 'native-spawn.c')], { stdio: 'inherit', timeout: 60_000 });
+  return built.status === 0 ? addon : null;
 }
 
 /** What alyx would spawn for each function (`alyx list --json --prod`), so the floor spawns the same. */
@@ -451,7 +464,8 @@ async function main(): Promise<void> {
     let spawnCost = '';
     if (names.includes('binary')) {
       const binary = path.join(project, 'functions', 'binary', 'bin', 'app');
-      const measured = spawnSync(process.execPath, [SPAWN_COST, binary, String(SPAWN_COST_PROCESSES)], { encoding: 'utf8', timeout: 120_000 });
+      const addon = buildNativeSpawn(project);
+      const measured = spawnSync(process.execPath, [SPAWN_COST, binary, String(SPAWN_COST_PROCESSES), ...(addon ? [addon] : [])], { encoding: 'utf8', timeout: 120_000 });
       const rows = measured.stdout.split('\n').filter(Boolean).map((line) => JSON.parse(line) as Record<string, number | string>);
       spawnCost = [
         `Starting the binary ${SPAWN_COST_PROCESSES} times, one at a time, from a Node process (bench/spawn-cost.cjs), per process:`,
@@ -459,6 +473,7 @@ async function main(): Promise<void> {
         '| way | spawn() holds the JS thread, ms | CPU of the Node process, ms | wall, ms |',
         '| --- | ---: | ---: | ---: |',
         ...rows.map((row) => `| ${row.way} | ${row.spawn_call_ms} | ${row.cpu_ms} | ${row.wall_ms} |`),
+        ...(addon ? [] : ['', 'posix_spawn (native addon): SKIPPED (building bench/native-spawn.c needs cc and node\'s headers, include/node beside node\'s bin folder or in /usr/include/node)']),
       ].join('\n');
     }
 
