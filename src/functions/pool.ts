@@ -1,5 +1,5 @@
-import type { ChildProcess } from 'node:child_process';
 import type { Logger } from '../logger';
+import type { FunctionProcess } from './native-process';
 import { killGroup } from './process-group';
 import { spawnFunctionProcess, type SpawnSpec } from './runner';
 import { watchdog } from './watchdog';
@@ -21,7 +21,7 @@ export interface ProcessPoolOptions {
 /** What one invocation got from the pool; `release` must be called when it has finished. */
 export interface PoolLease {
   /** A warm process, or null when none was waiting (the invocation spawns its own). */
-  readonly child: ChildProcess | null;
+  readonly child: FunctionProcess | null;
   readonly release: () => void;
 }
 
@@ -119,8 +119,8 @@ class FunctionPool {
   readonly #spec: () => SpawnSpec;
   readonly #logger: Logger;
   readonly #windowMs: number;
-  readonly #idle: ChildProcess[] = [];
-  readonly #stopWatching = new Map<ChildProcess, () => void>();
+  readonly #idle: FunctionProcess[] = [];
+  readonly #stopWatching = new Map<FunctionProcess, () => void>();
   inUse = 0;
   lastUsed = Date.now();
   #cap = 0;
@@ -190,7 +190,7 @@ class FunctionPool {
     this.#peak = Math.max(this.#peak, this.inUse);
   }
 
-  #takeLive(): ChildProcess | null {
+  #takeLive(): FunctionProcess | null {
     for (;;) {
       const child = this.#idle.shift();
       if (!child) return null;
@@ -217,7 +217,7 @@ class FunctionPool {
   }
 
   #spawnOne(): void {
-    let child: ChildProcess;
+    let child: FunctionProcess;
     try {
       child = spawnFunctionProcess(this.#spec(), true);
     } catch (error) {
@@ -256,12 +256,12 @@ class FunctionPool {
     this.#idle.push(child);
   }
 
-  #unwatch(child: ChildProcess): void {
+  #unwatch(child: FunctionProcess): void {
     this.#stopWatching.get(child)?.();
     this.#stopWatching.delete(child);
   }
 
-  #discarded(child: ChildProcess | null, reason: string): void {
+  #discarded(child: FunctionProcess | null, reason: string): void {
     this.#discards++;
     this.#logger.warn({ pid: child?.pid, reason }, `discarded a warm process of ${this.#name}: ${reason}`);
     if (this.#discards >= MAX_CONSECUTIVE_DISCARDS) {
@@ -272,7 +272,7 @@ class FunctionPool {
     this.#scheduleRefill();
   }
 
-  async #end(child: ChildProcess): Promise<void> {
+  async #end(child: FunctionProcess): Promise<void> {
     this.#unwatch(child);
     child.stdout?.destroy();
     child.stderr?.destroy();

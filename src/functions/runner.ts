@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { spawn, type SpawnOptions } from 'node:child_process';
 import crossSpawn from 'cross-spawn';
 import { AlyxError, ExecutionError, MemoryLimitExceededError, OutputTooLargeError, TimeoutError } from '../errors';
 import type { Logger } from '../logger';
@@ -6,6 +6,7 @@ import { endEscaped, endUnsure, findLeftovers, invocationProcesses, INVOCATION_V
 import { heapWasExhausted, withHeapCap } from './heap-cap';
 import { parseStdout, type FunctionResponse, type ParsedStdout } from './protocol';
 import { watchdog } from './watchdog';
+import { startNativeProcess, type FunctionProcess } from './native-process';
 import { killGroup, residentBytes, signalGroup, ticksSinceBoot } from './process-group';
 
 /** What to start for one invocation: fixed when the process starts. */
@@ -64,22 +65,22 @@ const MEMORY_SAMPLE_MS = 50;
 const DRAIN_AFTER_EXIT_MS = 2000;
 
 /**
- * Starts a function's process in its own process group (its leader), with three pipes.
- * `command` is an absolute path resolved at discovery, so node's own spawn is enough: no
- * PATH search or shebang parsing per invocation (cross-spawn only adds those on Windows).
+ * Starts a function's process in its own process group (its leader), with three pipes:
+ * with posix_spawn where alyx's addon is built (it does not fork: see native-process.ts),
+ * else with node's spawn. `command` is an absolute path resolved at discovery, so no PATH
+ * search or shebang parsing is needed per invocation (cross-spawn only adds those on Windows).
  * Its group is listed with the watchdog until whoever owns it has ended it. `ahead`: started
  * before its request exists (a warm pool's), which adds `spec.warmEnv`.
+ * Throws when posix_spawn cannot start the program; node's spawn reports that as 'error'.
  */
-export function spawnFunctionProcess(spec: SpawnSpec, ahead = false): ChildProcess {
+export function spawnFunctionProcess(spec: SpawnSpec, ahead = false): FunctionProcess {
   const tag = newInvocationTag();
   const startedAt = performance.now();
-  const options: SpawnOptions = {
-    cwd: spec.cwd,
-    env: { ...withHeapCap(spec.env, spec.memoryLimitBytes ?? 0), ...(ahead ? spec.warmEnv : undefined), [INVOCATION_VARIABLE]: tag },
-    stdio: ['pipe', 'pipe', 'pipe'],
-    detached: true,
-  };
-  const child = process.platform === 'win32' ? crossSpawn(spec.command, [...spec.args], options) : spawn(spec.command, spec.args, options);
+  const env = { ...withHeapCap(spec.env, spec.memoryLimitBytes ?? 0), ...(ahead ? spec.warmEnv : undefined), [INVOCATION_VARIABLE]: tag };
+  const options: SpawnOptions = { cwd: spec.cwd, env, stdio: ['pipe', 'pipe', 'pipe'], detached: true };
+  const child =
+    startNativeProcess(spec.command, spec.args, spec.cwd, env) ??
+    (process.platform === 'win32' ? crossSpawn(spec.command, [...spec.args], options) : spawn(spec.command, spec.args, options));
   if (child.pid !== undefined) {
     startedProcesses.set(child, { pid: child.pid, startTicks: ticksSinceBoot(startedAt), tag });
     watchdog.watch(child.pid);
@@ -88,7 +89,7 @@ export function spawnFunctionProcess(spec: SpawnSpec, ahead = false): ChildProce
 }
 
 /** Each started process's tag and start, to find later what it left behind (see leftovers). */
-const startedProcesses = new WeakMap<ChildProcess, Invocation>();
+const startedProcesses = new WeakMap<FunctionProcess, Invocation>();
 
 /**
  * Spawns the process (or takes `started`, one a warm pool spawned with the same spec), writes
@@ -98,7 +99,7 @@ const startedProcesses = new WeakMap<ChildProcess, Invocation>();
  * or else once the process has exited; `finished` resolves once the process and everything it
  * left behind are gone. Never rejects.
  */
-export function runProcess(spec: RunSpec, started?: ChildProcess): Promise<RunResult> {
+export function runProcess(spec: RunSpec, started?: FunctionProcess): Promise<RunResult> {
   return new Promise<RunResult>((resolveResult) => {
     let markFinished!: () => void;
     const finished = new Promise<void>((resolveFinished) => (markFinished = resolveFinished));
@@ -126,7 +127,7 @@ export function runProcess(spec: RunSpec, started?: ChildProcess): Promise<RunRe
       markFinished();
       return;
     }
-    let child: ChildProcess;
+    let child: FunctionProcess;
     try {
       child = started ?? spawnFunctionProcess(spec);
     } catch (error) {

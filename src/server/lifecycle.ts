@@ -2,6 +2,7 @@ import type { AddressInfo } from 'node:net';
 import type { AlyxConfig } from '../config/resolve';
 import { ServerStartError, ShuttingDownError } from '../errors';
 import { Invoker } from '../functions/invoker';
+import { processStartWay } from '../functions/native-process';
 import { ProcessPool } from '../functions/pool';
 import { diffSnapshots, FunctionRegistry, loadSnapshot, type FunctionSnapshot } from '../functions/registry';
 import { killAllRunningGroups } from '../functions/runner';
@@ -71,7 +72,7 @@ export async function runServer(options: RunServerOptions): Promise<void> {
   const server = createHttpServer(context);
   const url = await listen(server, config);
   invoker.useBaseUrl(url);
-  logger.info({ url, mode: config.mode }, `alyx ${config.mode === 'development' ? 'dev' : 'serve'} listening on ${url}`);
+  logger.info({ url, mode: config.mode, process_start: processStartWay() }, `alyx ${config.mode === 'development' ? 'dev' : 'serve'} listening on ${url}`);
   reportFunctions(logger, config, functions, url);
 
   return new Promise<void>((resolve) => {

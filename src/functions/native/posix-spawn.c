@@ -1,15 +1,15 @@
 /*
- * posix_spawn for bench/spawn-cost.cjs, as a Node-API addon: the way to start a process that
- * libuv uses on macOS only (on Linux it forks, libuv/libuv#3520). glibc's posix_spawn starts the
- * child with clone(CLONE_VM | CLONE_VFORK): no copy of the parent's page tables, which fork()
- * makes and exec then throws away.
+ * posix_spawn as a Node-API addon: the way to start a process that libuv uses on macOS only
+ * (on Linux it forks, libuv/libuv#3520). glibc's posix_spawn starts the child with
+ * clone(CLONE_VM | CLONE_VFORK): no copy of the parent's page tables, which fork() makes and
+ * exec then throws away, and the parent's thread is held only until the exec.
  *
  *   spawn(file, argv, envp, cwd) -> [pid, stdin fd, stdout fd, stderr fd]
- *     three pipes; the child in a new session with default signal handlers and no signals
- *     blocked, as libuv sets up a detached child
- *   reap(pid) -> exit code (128 + signal when killed), or null while it runs
+ *     three socket pairs; the child in a new session with default signal handlers and no signals
+ *     blocked, as libuv sets up a detached child; throws an Error whose code is the errno name
+ *   reap(pid) -> [exit code or null, signal number or null], or null while it runs
  *
- * Built by bench/spawn-floor.ts when cc and node's headers are there.
+ * Built by native/build.ts after the TypeScript, where a C compiler and node's headers are.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -19,6 +19,7 @@
 #include <spawn.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -47,17 +48,28 @@ static void free_strings(char **list) {
   free(list);
 }
 
+static napi_value throw_errno(napi_env env, int number) {
+  const char *name = strerrorname_np(number);
+  napi_throw_error(env, name ? name : "EUNKNOWN", strerror(number));
+  return NULL;
+}
+
 static napi_value Spawn(napi_env env, napi_callback_info info) {
   size_t argc = 4;
   napi_value args[4];
   napi_get_cb_info(env, info, &argc, args, NULL, NULL);
+
+  // Socket pairs, as libuv gives child_process's children: the process sees the same stdio.
+  int in[2] = {-1, -1}, out[2] = {-1, -1}, err[2] = {-1, -1};
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, in) || socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, out) ||
+      socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, err)) {
+    int number = errno;
+    int fds[6] = {in[0], in[1], out[0], out[1], err[0], err[1]};
+    for (int i = 0; i < 6; i++) if (fds[i] >= 0) close(fds[i]);
+    return throw_errno(env, number);
+  }
   char *file = string_of(env, args[0]), *cwd = string_of(env, args[3]);
   char **argv = strings_of(env, args[1]), **envp = strings_of(env, args[2]);
-
-  int in[2], out[2], err[2];
-  pipe2(in, O_CLOEXEC);
-  pipe2(out, O_CLOEXEC);
-  pipe2(err, O_CLOEXEC);
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_adddup2(&actions, in[0], 0);
@@ -88,8 +100,7 @@ static napi_value Spawn(napi_env env, napi_callback_info info) {
     close(in[1]);
     close(out[0]);
     close(err[0]);
-    napi_throw_error(env, NULL, strerror(failed));
-    return NULL;
+    return throw_errno(env, failed);
   }
   napi_value result;
   napi_create_array_with_length(env, 4, &result);
@@ -112,12 +123,19 @@ static napi_value Reap(napi_env env, napi_callback_info info) {
   pid_t reaped;
   do reaped = waitpid(pid, &status, WNOHANG);
   while (reaped < 0 && errno == EINTR);
-  napi_value result;
+  napi_value result, code, signal;
   if (reaped == 0) {
     napi_get_null(env, &result);
     return result;
   }
-  napi_create_int32(env, reaped < 0 ? -1 : WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status), &result);
+  // Gone without a status (reaped elsewhere): reported as exited with neither.
+  if (reaped > 0 && WIFEXITED(status)) napi_create_int32(env, WEXITSTATUS(status), &code);
+  else napi_get_null(env, &code);
+  if (reaped > 0 && WIFSIGNALED(status)) napi_create_int32(env, WTERMSIG(status), &signal);
+  else napi_get_null(env, &signal);
+  napi_create_array_with_length(env, 2, &result);
+  napi_set_element(env, result, 0, code);
+  napi_set_element(env, result, 1, signal);
   return result;
 }
 

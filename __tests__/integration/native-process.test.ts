@@ -1,0 +1,132 @@
+import fs from 'node:fs';
+import { ADDON_FILE, buildAddon, nodeHeaders } from '../../src/functions/native/build';
+import { processStartWay, startNativeProcess, type FunctionProcess } from '../../src/functions/native-process';
+import { cleanEnv } from '../helpers/cli';
+import { isAlive } from '../helpers/processes';
+import { makeProject, removeProject } from '../helpers/project';
+import { request, startServer, stopAllServers } from '../helpers/server';
+import { hasCommand, warnSkip } from '../helpers/tools';
+
+/** What one process wrote and how it ended. */
+interface Ended {
+  stdout: string;
+  stderr: string;
+  exit: [number | null, NodeJS.Signals | null];
+  order: string[];
+}
+
+function run(child: FunctionProcess, input = ''): Promise<Ended> {
+  const ended: Ended = { stdout: '', stderr: '', exit: [null, null], order: [] };
+  child.stdout?.on('data', (chunk: Buffer) => (ended.stdout += chunk.toString()));
+  child.stderr?.on('data', (chunk: Buffer) => (ended.stderr += chunk.toString()));
+  child.stdin?.on('error', () => undefined);
+  child.stdin?.end(input);
+  return new Promise((resolve) => {
+    child.on('exit', (code: number | null, signal: NodeJS.Signals | null) => {
+      ended.exit = [code, signal];
+      ended.order.push('exit');
+    });
+    child.stdout?.on('close', () => ended.order.push('stdout closed'));
+    child.on('close', () => resolve(ended));
+  });
+}
+
+const start = (command: string, args: string[], env: Record<string, string> = { PATH: process.env.PATH ?? '' }, cwd = '/tmp'): FunctionProcess => {
+  const child = startNativeProcess(command, args, cwd, env);
+  if (!child) throw new Error('the posix_spawn addon is not built');
+  return child;
+};
+
+const buildable = process.platform === 'linux' && hasCommand('cc') && nodeHeaders() !== null;
+if (!buildable) warnSkip('starting function processes with posix_spawn', process.platform !== 'linux' ? 'Linux' : hasCommand('cc') ? "node's headers (node_api.h)" : 'cc');
+const describeNative = buildable ? describe : describe.skip;
+
+describeNative('function processes started with posix_spawn', () => {
+  it('is built where cc and node headers are (npm run build did it for this run), and used', () => {
+    const dir = fs.mkdtempSync('/tmp/alyx-native-');
+    try {
+      expect(buildAddon(`${dir}/posix-spawn.node`)).toBeNull();
+      const built = { exports: {} as Record<string, unknown> };
+      process.dlopen(built, `${dir}/posix-spawn.node`);
+      expect(Object.keys(built.exports).sort()).toEqual(['reap', 'spawn']);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+    expect(fs.existsSync(ADDON_FILE)).toBe(true);
+    expect(processStartWay()).toBe('posix_spawn');
+  });
+
+  it('passes the program its arguments, environment, working folder and stdin, and reports its exit code', async () => {
+    const cwd = fs.realpathSync(fs.mkdtempSync('/tmp/alyx-native-'));
+    try {
+      const child = start('/bin/sh', ['-c', 'echo "$1 $GREETING $(pwd)"; cat; echo oops >&2; exit 3', 'sh', 'argument'], { GREETING: 'hello' }, cwd);
+      expect(child.pid).toBeGreaterThan(0);
+      const ended = await run(child, 'the request');
+      expect(ended).toMatchObject({ stdout: `argument hello ${cwd}\nthe request`, stderr: 'oops\n', exit: [3, null] });
+      expect(isAlive(child.pid as number)).toBe(false); // reaped: no zombie left
+    } finally {
+      fs.rmSync(cwd, { recursive: true, force: true });
+    }
+  });
+
+  it('starts it as the leader of a new session, with no signal blocked and none ignored (node ignores SIGPIPE)', async () => {
+    const child = start('/bin/cat', ['/proc/self/stat', '/proc/self/status']);
+    const { stdout } = await run(child);
+    const stat = stdout.split('\n')[0];
+    // After the name: state, ppid, process group, session.
+    const [, , group, session] = stat.slice(stat.lastIndexOf(')') + 2).split(' ').map(Number);
+    expect([group, session]).toEqual([child.pid, child.pid]);
+    const mask = (name: string): bigint => BigInt(`0x${new RegExp(`^${name}:\\s+([0-9a-f]+)$`, 'm').exec(stdout)?.[1]}`);
+    expect(mask('SigBlk')).toBe(0n);
+    // Signals 1 to 31. glibc's posix_spawn leaves its own two (32 and 33) ignored; glibc resets them at start.
+    expect(mask('SigIgn') & 0x7fffffffn).toBe(0n);
+  });
+
+  it('reports the signal that ended it', async () => {
+    const child = start('/bin/sleep', ['30']);
+    const ending = run(child);
+    process.kill(child.pid as number, 'SIGTERM');
+    expect((await ending).exit).toEqual([null, 'SIGTERM']);
+  });
+
+  it('reports the exit while a process it left behind still holds its stdout', async () => {
+    const child = start('/bin/sh', ['-c', 'sleep 1 & exit 7']);
+    const ended = await run(child);
+    expect(ended.exit).toEqual([7, null]);
+    expect(ended.order).toEqual(['exit', 'stdout closed']);
+  });
+
+  it('throws the errno of a program that cannot be started', () => {
+    const notExecutable = fs.mkdtempSync('/tmp/alyx-native-') + '/data.txt';
+    fs.writeFileSync(notExecutable, 'text', { mode: 0o644 });
+    try {
+      expect(() => start('/no/such/program', [])).toThrow(expect.objectContaining({ code: 'ENOENT' }));
+      expect(() => start(notExecutable, [])).toThrow(expect.objectContaining({ code: 'EACCES' }));
+    } finally {
+      fs.rmSync(notExecutable.slice(0, notExecutable.lastIndexOf('/')), { recursive: true, force: true });
+    }
+  });
+});
+
+describe('ALYX_POSIX_SPAWN=0', () => {
+  let root: string;
+  beforeEach(() => {
+    root = makeProject({ 'functions/hello/index.js': "process.stdin.resume().on('end', () => console.log(JSON.stringify({ success: true, output: { pid: process.pid } })));\n" });
+  });
+  afterEach(async () => {
+    await stopAllServers();
+    removeProject(root);
+  });
+
+  it.each([
+    ['0', 'child_process.spawn'],
+    ['', buildable ? 'posix_spawn' : 'child_process.spawn'],
+  ])('with %j the server starts function processes with %s, and answers', async (value, way) => {
+    const server = await startServer(['serve', '-C', root], { env: cleanEnv({ ALYX_POSIX_SPAWN: value, ALYX_FUNCTIONS_POOL: '0' }) });
+    const listening = server.logs().find((line) => String(line.msg).includes('listening'));
+    expect(listening?.process_start).toBe(way);
+    const answer = await request(`${server.url}/api/functions/hello`, { method: 'POST', body: '{}' });
+    expect(answer.status).toBe(200);
+    expect(answer.body.output.pid).toBeGreaterThan(0);
+  });
+});

@@ -1,0 +1,153 @@
+import { EventEmitter } from 'node:events';
+import net from 'node:net';
+import os from 'node:os';
+import type { Readable, Writable } from 'node:stream';
+// The build's copy, also for tests that load alyx from its TypeScript source.
+import { ADDON_FILE } from './native/build';
+
+/** What alyx uses of a started function process: a ChildProcess is one, and so is a NativeProcess. */
+export interface FunctionProcess extends EventEmitter {
+  readonly pid?: number;
+  readonly stdin: Writable | null;
+  readonly stdout: Readable | null;
+  readonly stderr: Readable | null;
+  readonly exitCode: number | null;
+  readonly signalCode: NodeJS.Signals | null;
+}
+
+interface PosixSpawnAddon {
+  spawn(file: string, argv: string[], envp: string[], cwd: string): [number, number, number, number];
+  reap(pid: number): [number | null, number | null] | null;
+}
+
+/** `ALYX_POSIX_SPAWN=0` starts processes with child_process.spawn even where the addon is built. */
+const OPT_OUT_VARIABLE = 'ALYX_POSIX_SPAWN';
+
+let addon: PosixSpawnAddon | null | undefined;
+
+function loadAddon(): PosixSpawnAddon | null {
+  if (addon !== undefined) return addon;
+  addon = null;
+  if (process.platform !== 'linux' || process.env[OPT_OUT_VARIABLE] === '0') return addon;
+  try {
+    const loaded = { exports: {} };
+    process.dlopen(loaded, ADDON_FILE);
+    addon = loaded.exports as PosixSpawnAddon;
+  } catch {
+    // Not built here (no C compiler or headers), or built for another platform.
+  }
+  return addon;
+}
+
+/** How function processes are started here. */
+export function processStartWay(): 'posix_spawn' | 'child_process.spawn' {
+  return loadAddon() ? 'posix_spawn' : 'child_process.spawn';
+}
+
+const SIGNAL_NAMES = new Map(Object.entries(os.constants.signals).map(([name, number]) => [number, name as NodeJS.Signals]));
+/**
+ * Started and not yet reaped: libuv reaps only the processes it started itself. They are
+ * reaped on SIGCHLD, as soon as their output has closed (most end it by exiting), and by a
+ * slow look that does not depend on signals reaching this process's listeners.
+ */
+const unreaped = new Map<number, NativeProcess>();
+const SLOW_LOOK_MS = 100;
+/** After the output has closed, the exit status is looked for this soon, then less often. */
+const EXIT_LOOKS_MS = [1, 2, 5, 10, 20, 50];
+let reapingOnSigchld = false;
+let slowLook: NodeJS.Timeout | null = null;
+
+function reapExited(): void {
+  for (const child of unreaped.values()) child.reap();
+  if (unreaped.size === 0 && slowLook) {
+    clearInterval(slowLook);
+    slowLook = null;
+  }
+}
+
+function track(child: NativeProcess): void {
+  unreaped.set(child.pid, child);
+  if (!reapingOnSigchld) {
+    reapingOnSigchld = true;
+    process.on('SIGCHLD', reapExited);
+  }
+  if (!slowLook) {
+    slowLook = setInterval(reapExited, SLOW_LOOK_MS);
+    slowLook.unref();
+  }
+}
+
+/**
+ * A process started with posix_spawn, with what alyx uses of a ChildProcess: three sockets,
+ * 'exit' (code, signal) once it is reaped, and 'close' once it has exited and both output
+ * streams have closed.
+ */
+class NativeProcess extends EventEmitter implements FunctionProcess {
+  readonly pid: number;
+  readonly stdin: net.Socket;
+  readonly stdout: net.Socket;
+  readonly stderr: net.Socket;
+  exitCode: number | null = null;
+  signalCode: NodeJS.Signals | null = null;
+  readonly #addon: PosixSpawnAddon;
+  #exited = false;
+  #closed = false;
+  #openOutputs = 2;
+
+  constructor(addon: PosixSpawnAddon, [pid, stdinFd, stdoutFd, stderrFd]: [number, number, number, number]) {
+    super();
+    this.#addon = addon;
+    this.pid = pid;
+    this.stdin = new net.Socket({ fd: stdinFd, readable: false, writable: true });
+    this.stdout = new net.Socket({ fd: stdoutFd, readable: true, writable: false });
+    this.stderr = new net.Socket({ fd: stderrFd, readable: true, writable: false });
+    for (const output of [this.stdout, this.stderr]) output.once('close', () => this.#outputClosed());
+  }
+
+  /** Collects its exit status if it has exited. */
+  reap(): void {
+    if (this.#exited) return;
+    const status = this.#addon.reap(this.pid);
+    if (status === null) return;
+    this.#exited = true;
+    unreaped.delete(this.pid);
+    this.exitCode = status[0];
+    this.signalCode = status[1] === null ? null : (SIGNAL_NAMES.get(status[1]) ?? null);
+    this.emit('exit', this.exitCode, this.signalCode);
+    this.#closeIfDone();
+  }
+
+  #outputClosed(): void {
+    this.#openOutputs--;
+    this.#closeIfDone();
+    // Most programs close their output by exiting: the status follows within moments.
+    if (this.#openOutputs === 0) this.#lookForExit(0);
+  }
+
+  /** Still running after the last of these looks: SIGCHLD and the slow look take over. */
+  #lookForExit(attempt: number): void {
+    this.reap();
+    if (this.#exited || attempt >= EXIT_LOOKS_MS.length) return;
+    setTimeout(() => this.#lookForExit(attempt + 1), EXIT_LOOKS_MS[attempt]);
+  }
+
+  #closeIfDone(): void {
+    if (this.#closed || !this.#exited || this.#openOutputs > 0) return;
+    this.#closed = true;
+    this.emit('close', this.exitCode, this.signalCode);
+  }
+}
+
+/**
+ * Starts `command` with posix_spawn (three socket pairs, a new session, default signal
+ * handlers), or returns null where the addon is not available. Throws an Error with an errno
+ * `code` when the program cannot be started.
+ */
+export function startNativeProcess(command: string, args: readonly string[], cwd: string, env: Readonly<Record<string, string>>): FunctionProcess | null {
+  const posix = loadAddon();
+  if (!posix) return null;
+  const environment = Object.keys(env).map((key) => `${key}=${env[key]}`);
+  const child = new NativeProcess(posix, posix.spawn(command, [command, ...args], environment, cwd));
+  track(child);
+  return child;
+}
