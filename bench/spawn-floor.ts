@@ -8,7 +8,7 @@
  *   (a) the floor, (b) `alyx serve` without the pool, (c) `alyx serve` with the pool.
  * It then profiles alyx (b) serving the binary function at concurrency 8, for the share of
  * its CPU time spent in spawn(), and compares ways of spawning from Node (bench/spawn-cost.cjs;
- * posix_spawn through a Node-API addon, bench/native-spawn.c, where cc and node's headers are).
+ * posix_spawn through alyx's Node-API addon where the build made it).
  *
  *   npm run bench                  # builds, then runs for about 4 minutes (6 with deno and bun)
  *   BENCH_SECONDS=2 npm run bench  # shorter runs
@@ -26,6 +26,7 @@ import path from 'node:path';
 import autocannon from 'autocannon';
 import { medianDifference, percentile } from './stats';
 import { has } from './commands';
+import { ADDON_FILE } from '../src/functions/native/build';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const WARMUP_SECONDS = 1;
@@ -138,16 +139,9 @@ function writeProject(): { project: string; names: string[] } {
   return { project, names: only ? names.filter((name) => only.includes(name)) : names };
 }
 
-/**
- * bench/native-spawn.c built as a Node-API addon in `dir`, for the posix_spawn row of the spawn
- * cost table: its path, or null without cc or node's headers (the row is then skipped).
- */
-function buildNativeSpawn(dir: string): string | null {
-  const headers = [path.resolve(process.execPath, '..', '..', 'include', 'node'), '/usr/include/node'].find((candidate) => fs.existsSync(path.join(candidate, 'node_api.h')));
-  if (!headers || !has('cc')) return null;
-  const addon = path.join(dir, 'native-spawn.node');
-  const built = spawnSync('cc', ['-O2', '-shared', '-fPIC', `-I${headers}`, '-o', addon, path.join(__dirname, 'native-spawn.c')], { stdio: 'inherit', timeout: 60_000 });
-  return built.status === 0 ? addon : null;
+/** alyx's posix_spawn addon (src/functions/native, built by `npm run build`), for the spawn cost table; null where it was not built. */
+function nativeSpawnAddon(): string | null {
+  return fs.existsSync(ADDON_FILE) ? ADDON_FILE : null;
 }
 
 /** What alyx would spawn for each function (`alyx list --json --prod`), so the floor spawns the same. */
@@ -464,7 +458,7 @@ async function main(): Promise<void> {
     let spawnCost = '';
     if (names.includes('binary')) {
       const binary = path.join(project, 'functions', 'binary', 'bin', 'app');
-      const addon = buildNativeSpawn(project);
+      const addon = nativeSpawnAddon();
       const measured = spawnSync(process.execPath, [SPAWN_COST, binary, String(SPAWN_COST_PROCESSES), ...(addon ? [addon] : [])], { encoding: 'utf8', timeout: 120_000 });
       const rows = measured.stdout.split('\n').filter(Boolean).map((line) => JSON.parse(line) as Record<string, number | string>);
       spawnCost = [
@@ -473,7 +467,7 @@ async function main(): Promise<void> {
         '| way | spawn() holds the JS thread, ms | CPU of the Node process, ms | wall, ms |',
         '| --- | ---: | ---: | ---: |',
         ...rows.map((row) => `| ${row.way} | ${row.spawn_call_ms} | ${row.cpu_ms} | ${row.wall_ms} |`),
-        ...(addon ? [] : ['', 'posix_spawn (native addon): SKIPPED (building bench/native-spawn.c needs cc and node\'s headers, include/node beside node\'s bin folder or in /usr/include/node)']),
+        ...(addon ? [] : ['', "posix_spawn (native addon): SKIPPED (not built: npm run build needs cc and node's headers for it)"]),
       ].join('\n');
     }
 
