@@ -370,7 +370,7 @@ function processCpuMs(pid: number): number {
   }
 }
 
-/** Share of alyx's sampled CPU time inside child_process spawn(), from a V8 CPU profile. */
+/** Share of alyx's sampled CPU time inside spawn() (node's, or alyx's posix_spawn), from a V8 CPU profile. */
 function spawnShare(profileFile: string): { spawnMs: number; busyMs: number } {
   interface ProfileNode {
     id: number;
@@ -385,7 +385,9 @@ function spawnShare(profileFile: string): { spawnMs: number; busyMs: number } {
   let spawnUs = 0;
   let busyUs = 0;
   const walk = (node: ProfileNode, insideSpawn: boolean): void => {
-    const isSpawn = !insideSpawn && node.callFrame.functionName === 'ChildProcess.spawn' && node.callFrame.url === 'node:internal/child_process';
+    const { functionName, url } = node.callFrame;
+    // Node's spawn, or alyx's posix_spawn one: each with its three stdio streams.
+    const isSpawn = !insideSpawn && ((functionName === 'ChildProcess.spawn' && url === 'node:internal/child_process') || (functionName === 'startNativeProcess' && url.endsWith('/native-process.js')));
     if (isSpawn) spawnUs += inclusive(node);
     if (node.callFrame.functionName !== '(idle)') busyUs += selfUs.get(node.id) ?? 0;
     for (const id of node.children ?? []) walk(byId.get(id) as ProfileNode, insideSpawn || isSpawn);
