@@ -22,9 +22,10 @@ export function nodeHeaders(): string | null {
 /** Builds the addon (into `output`); returns why it was not built, or null when it was. */
 export function buildAddon(output = ADDON_FILE): string | null {
   if (process.platform !== 'linux') return `posix_spawn is used on Linux only (this is ${process.platform})`;
+  // An addon from an earlier build goes, whether or not this one can replace it.
+  fs.rmSync(output, { force: true });
   const headers = nodeHeaders();
   if (!headers) return "node's headers (node_api.h) were not found beside node or in /usr/include/node";
-  fs.rmSync(output, { force: true });
   const compiled = spawnSync('cc', ['-O2', '-Wall', '-shared', '-fPIC', `-I${headers}`, '-o', output, SOURCE], { encoding: 'utf8' });
   if (compiled.error) return `no C compiler (cc: ${(compiled.error as NodeJS.ErrnoException).code})`;
   if (compiled.status !== 0) return `cc failed: ${compiled.stderr.trim().split('\n').slice(-3).join(' ')}`;
