@@ -5,48 +5,25 @@
  * run, per process; one process at a time, each with three pipes, in its own process group
  * (as alyx runs functions).
  *
- *   node bench/spawn-cost.cjs /path/to/executable [count] [native-spawn.node]
+ *   node bench/spawn-cost.cjs /path/to/executable [count]
  *
- * With the third argument (bench/native-spawn.c, built), posix_spawn is measured too.
+ * Where the build made alyx's posix_spawn addon, alyx's own way of starting with it
+ * (dist/functions/native-process.js) is measured too.
  * Prints one JSON line per way of spawning.
  */
-const { EventEmitter } = require('node:events');
 const childProcess = require('node:child_process');
-const net = require('node:net');
 const { Worker, isMainThread, parentPort, workerData } = require('node:worker_threads');
 const crossSpawn = require('cross-spawn');
+const { processStartWay, startNativeProcess } = require('../dist/functions/native-process.js');
 
 const OPTIONS = { stdio: ['pipe', 'pipe', 'pipe'], detached: true, env: process.env };
-const NATIVE_ADDON = isMainThread ? process.argv[4] : undefined;
-const WAYS = ['cross-spawn', 'child_process.spawn', 'worker thread', ...(NATIVE_ADDON ? ['posix_spawn (native addon)'] : [])];
-/** The longest wait for a process that closed its pipes to be reaped. */
-const REAP_DEADLINE_MS = 5000;
-
-/**
- * posix_spawn through the addon, with what runSequence uses of a ChildProcess: three sockets
- * over the pipes, and 'close' once both output pipes have closed and the process is reaped.
- */
-function nativeSpawner(addonPath) {
-  const addon = require(addonPath);
-  return (file, args, options) => {
-    const environment = Object.entries(options.env).map(([key, value]) => `${key}=${value}`);
-    const [pid, stdinFd, stdoutFd, stderrFd] = addon.spawn(file, [file, ...args], environment, process.cwd());
-    const child = new EventEmitter();
-    child.stdin = new net.Socket({ fd: stdinFd, readable: false, writable: true });
-    child.stdout = new net.Socket({ fd: stdoutFd, readable: true, writable: false });
-    child.stderr = new net.Socket({ fd: stderrFd, readable: true, writable: false });
-    let open = 2;
-    const reap = (deadline) => {
-      if (addon.reap(pid) !== null) child.emit('close');
-      else if (Date.now() < deadline) setImmediate(reap, deadline);
-      else throw new Error(`process ${pid} closed its pipes but was not reaped within ${REAP_DEADLINE_MS} ms`);
-    };
-    const closed = () => --open === 0 && reap(Date.now() + REAP_DEADLINE_MS);
-    child.stdout.on('close', closed);
-    child.stderr.on('close', closed);
-    return child;
-  };
-}
+const POSIX_SPAWN = 'posix_spawn (native addon)';
+const WAYS = ['cross-spawn', 'child_process.spawn', 'worker thread', ...(processStartWay() === 'posix_spawn' ? [POSIX_SPAWN] : [])];
+const SPAWNERS = {
+  'cross-spawn': crossSpawn,
+  'child_process.spawn': childProcess.spawn,
+  [POSIX_SPAWN]: (file, args, options) => startNativeProcess(file, args, process.cwd(), options.env),
+};
 const ROUNDS = 4;
 const FIELDS = ['spawn_call_ms', 'cpu_ms', 'wall_ms'];
 
@@ -79,8 +56,7 @@ async function measure(way, file, count) {
     await new Promise((resolve) => worker.once('message', resolve));
     await worker.terminate();
   } else {
-    const spawnOne = way === 'cross-spawn' ? crossSpawn : way === 'child_process.spawn' ? childProcess.spawn : nativeSpawner(NATIVE_ADDON);
-    insideSpawnMs = await runSequence(spawnOne, file, count);
+    insideSpawnMs = await runSequence(SPAWNERS[way], file, count);
   }
   const wallMs = performance.now() - started;
   const cpu = process.cpuUsage(cpuBefore);

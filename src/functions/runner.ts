@@ -77,15 +77,17 @@ export function spawnFunctionProcess(spec: SpawnSpec, ahead = false): FunctionPr
   const tag = newInvocationTag();
   const startedAt = performance.now();
   const env = { ...withHeapCap(spec.env, spec.memoryLimitBytes ?? 0), ...(ahead ? spec.warmEnv : undefined), [INVOCATION_VARIABLE]: tag };
-  const options: SpawnOptions = { cwd: spec.cwd, env, stdio: ['pipe', 'pipe', 'pipe'], detached: true };
-  const child =
-    startNativeProcess(spec.command, spec.args, spec.cwd, env) ??
-    (process.platform === 'win32' ? crossSpawn(spec.command, [...spec.args], options) : spawn(spec.command, spec.args, options));
+  const child = startNativeProcess(spec.command, spec.args, spec.cwd, env) ?? spawnWithNode(spec, env);
   if (child.pid !== undefined) {
     startedProcesses.set(child, { pid: child.pid, startTicks: ticksSinceBoot(startedAt), tag });
     watchdog.watch(child.pid);
   }
   return child;
+}
+
+function spawnWithNode(spec: SpawnSpec, env: Record<string, string>): FunctionProcess {
+  const options: SpawnOptions = { cwd: spec.cwd, env, stdio: ['pipe', 'pipe', 'pipe'], detached: true };
+  return process.platform === 'win32' ? crossSpawn(spec.command, [...spec.args], options) : spawn(spec.command, spec.args, options);
 }
 
 /** Each started process's tag and start, to find later what it left behind (see leftovers). */
