@@ -79,7 +79,9 @@ function throughInterpreter(
   if (!found) {
     return notReady('runtime_missing', `${command} was not found: ${spec.installHint}`, from, file);
   }
-  const resolved = context.realInterpreter?.(found, spec.selfPathArgs) ?? found;
+  // Shims are a PATH matter (version managers): the function's own .venv interpreter runs as it is, wrapper script or not.
+  const ownInterpreter = command === local;
+  const resolved = ownInterpreter ? found : (context.realInterpreter?.(found, spec.selfPathArgs) ?? found);
   const args = [...(override?.args ?? spec.args)];
   if (spec.typeScriptExtensions?.includes(path.extname(file))) {
     if (!context.typeScriptLoader) {

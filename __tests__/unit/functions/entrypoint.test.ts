@@ -328,4 +328,19 @@ describe('interpreter shims', () => {
     const node = planExecution(fn('node', 'index.js'), world);
     expect([node.command, node.shim]).toEqual(['/usr/bin/node', undefined]);
   });
+
+  it("runs the function's own .venv/bin/python as it is, even when it is a wrapper script", () => {
+    const venvPython = path.join(dirOf('fn'), '.venv/bin/python');
+    const asked: string[] = [];
+    const world = {
+      ...context({ mode: 'production', executables: [venvPython] }),
+      realInterpreter(found: string) {
+        asked.push(found);
+        return '/usr/bin/python3.11';
+      },
+    };
+    const plan = planExecution(fn('python', 'index.py'), world);
+    expect([plan.command, plan.shim]).toEqual([venvPython, undefined]);
+    expect(asked).toEqual([]);
+  });
 });
