@@ -1,15 +1,17 @@
 import { randomUUID } from 'node:crypto';
 import type { AlyxConfig } from '../config/resolve';
 import { randomHex } from '../random-hex';
-import { AlyxError, FunctionNotFoundError, FunctionNotReadyError } from '../errors';
+import { AlyxError, ExecutionError, FunctionNotFoundError, FunctionNotReadyError } from '../errors';
 import type { Logger } from '../logger';
 import { buildFunctionEnv } from './environment';
+import { exceedsDepth, MAX_JSON_DEPTH } from './json-input';
 import { encodeRequest, type FunctionErrorBody } from './protocol';
 import { ConcurrencyLimiter } from './limiter';
 import { argsWithPreload, warmProcessEnv } from './preload';
 import type { ProcessPool } from './pool';
 import type { FunctionRegistry, FunctionSnapshot, RegisteredFunction } from './registry';
 import { runProcess, type RunResult, type SpawnSpec } from './runner';
+import { whyNotRunnable } from './still-runnable';
 
 export interface InvokerHooks {
   /** Development: an invocation of a function that runs its build output waits for its build. */
@@ -105,6 +107,8 @@ export class Invoker {
     if (plan.status !== 'ready' || !plan.command) {
       return failWith(new FunctionNotReadyError(name, plan.status, plan.message ?? 'it cannot run'));
     }
+    const gone = whyNotRunnable(def, plan, this.#config.projectDir);
+    if (gone) return failWith(new FunctionNotReadyError(name, 'invalid', gone));
 
     let release: () => void;
     try {
@@ -128,6 +132,10 @@ export class Invoker {
       return failWith(result.error, showStderr ? { stderr: result.stderrTail } : undefined);
     }
     const response = result.response;
+    // Parsed, it would still fail to encode into the answer (JSON.stringify recurses).
+    if (exceedsDepth(response, MAX_JSON_DEPTH + 1)) {
+      return failWith(new ExecutionError(`The function's response nests arrays and objects more than ${MAX_JSON_DEPTH} levels deep: flatten its output.`));
+    }
     if (response.success) {
       return finish({ success: true, output: response.output, logs: response.logs, reportedByFunction: false, requestedStatus: null });
     }
@@ -150,24 +158,25 @@ export class Invoker {
     const { def } = registered;
     const name = def.name;
     const spawnSpec = this.#spawnSpec(registered, snapshot);
+    // Encoded before a warm process is taken: nothing that can fail stands between taking one and handing it its request.
+    const payload = encodeRequest({
+      request_id: requestId,
+      function: name,
+      input,
+      context: {
+        auth: null,
+        env: { ...this.#config.functions.env, ...def.env },
+        alyx_url: this.#baseUrl,
+        internal_token: randomHex(32),
+      },
+    });
     const lease = this.#hooks.pool?.acquire(name, registered, def.pool ?? this.#config.functions.pool, () => spawnSpec);
     let result: RunResult;
     try {
       result = await runProcess(
         {
           ...spawnSpec,
-          // Written now, to a fresh or a warm process alike: the request id and token are this invocation's.
-          payload: encodeRequest({
-            request_id: requestId,
-            function: name,
-            input,
-            context: {
-              auth: null,
-              env: { ...this.#config.functions.env, ...def.env },
-              alyx_url: this.#baseUrl,
-              internal_token: randomHex(32),
-            },
-          }),
+          payload,
           timeoutMs: def.timeoutMs ?? this.#config.functions.timeoutMs,
           maxOutputBytes: this.#config.functions.maxOutputBytes,
           signal,
@@ -176,7 +185,8 @@ export class Invoker {
         lease?.child ?? undefined,
       );
     } catch (error) {
-      lease?.release();
+      // runProcess owns the process it was given once it runs; a throw before that must not leave it waiting forever.
+      await lease?.discard();
       throw error;
     }
     void result.finished.then(() => lease?.release());

@@ -18,11 +18,13 @@ export interface ProcessPoolOptions {
   readonly windowMs?: number;
 }
 
-/** What one invocation got from the pool; `release` must be called when it has finished. */
+/** What one invocation got from the pool; `release` or `discard` must be called when it has finished. */
 export interface PoolLease {
   /** A warm process, or null when none was waiting (the invocation spawns its own). */
   readonly child: FunctionProcess | null;
   readonly release: () => void;
+  /** Ends the warm process unused (the invocation failed before handing it its request), then releases. */
+  readonly discard: () => Promise<void>;
 }
 
 const DEFAULT_IDLE_MS = 60_000;
@@ -63,7 +65,7 @@ export class ProcessPool {
       pool = undefined;
     }
     if (!pool) {
-      if (cap <= 0 || this.#closed) return { child: null, release: () => undefined };
+      if (cap <= 0 || this.#closed) return { child: null, release: () => undefined, discard: async () => undefined };
       pool = new FunctionPool(name, definition, spec, this.#logger.child({ function: name }), this.#windowMs);
       this.#pools.set(name, pool);
       this.#startSweeper();
@@ -151,18 +153,20 @@ class FunctionPool {
     this.#recordConcurrency();
     const child = this.#takeLive();
     let released = false;
-    return {
-      child,
-      release: () => {
-        if (released) return;
-        released = true;
-        this.inUse--;
-        this.lastUsed = Date.now();
-        // Replaced once the invocation has finished: spawn() holds the thread for milliseconds,
-        // which the invocation's own response should not wait behind.
-        this.#scheduleRefill();
-      },
+    const release = (): void => {
+      if (released) return;
+      released = true;
+      this.inUse--;
+      this.lastUsed = Date.now();
+      // Replaced once the invocation has finished: spawn() holds the thread for milliseconds,
+      // which the invocation's own response should not wait behind.
+      this.#scheduleRefill();
     };
+    const discard = async (): Promise<void> => {
+      if (child) await this.#end(child);
+      release();
+    };
+    return { child, release, discard };
   }
 
   async drain(reason: string): Promise<void> {

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { UsageError } from '../../errors';
 import { Invoker, toEnvelope } from '../../functions/invoker';
+import { parseInputText } from '../../functions/json-input';
 import { FunctionRegistry, loadSnapshot } from '../../functions/registry';
 import { loadContext, modeFromFlags, type ProjectOptions } from '../context';
 
@@ -36,15 +37,9 @@ function parseInput(data: string | undefined, baseDir: string): Record<string, u
     }
     source = file;
   }
-  if (text.trim() === '') return {};
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (error) {
-    throw new UsageError(`${source} is not valid JSON (${(error as Error).message}): pass an object such as '{"name": "World"}'.`);
-  }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new UsageError(`${source} must be a JSON object such as '{"name": "World"}', not ${Array.isArray(value) ? 'an array' : typeof value === 'object' ? 'null' : `a ${typeof value}`}.`);
-  }
-  return value as Record<string, unknown>;
+  const parsed = parseInputText(text);
+  if (parsed.ok) return parsed.value;
+  if (parsed.problem === 'not_json') throw new UsageError(`${source} is not valid JSON (${parsed.reason}): pass an object such as '{"name": "World"}'.`);
+  if (parsed.problem === 'too_deep') throw new UsageError(`${source} is nested too deeply: ${parsed.reason}. Flatten it.`);
+  throw new UsageError(`${source} must be a JSON object such as '{"name": "World"}', not ${parsed.reason}.`);
 }
