@@ -89,7 +89,7 @@ describe('the SPEC §6 status table, over real HTTP (production)', () => {
   it('405 METHOD_NOT_ALLOWED with Allow for a known path', async () => {
     const response = await request(`${server.url}/api/health`, { method: 'POST' });
     expect(response.status).toBe(405);
-    expect(response.headers.get('allow')).toBe('GET');
+    expect(response.headers.get('allow')).toBe('GET, HEAD');
   });
 
   it('413 PAYLOAD_TOO_LARGE, whether declared or streamed without a length', async () => {

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import https from 'node:https';
-import { AlyxError, InternalError, MethodNotAllowedError, PayloadTooLargeError, ServerStartError } from '../errors';
+import { AlyxError, InternalError, MethodNotAllowedError, ServerStartError } from '../errors';
 import { answerPreflight, applyCors } from './cors';
 import { requestIdFor } from './request-id';
 import { sendError } from './respond';
@@ -51,7 +51,7 @@ async function handleRequest(context: ServerContext, req: IncomingMessage, res: 
     await handler(context, { req, res, pathname, query, requestId }, param);
   } catch (error) {
     sendFailure(context, res, requestId, error);
-    if (error instanceof PayloadTooLargeError) closeAfterLinger(req);
+    if (!req.complete) closeAfterLinger(req);
   } finally {
     boundWrite(res, context.config.server.writeTimeoutMs, () =>
       context.logger.warn({ request_id: requestId, write_timeout_ms: context.config.server.writeTimeoutMs }, 'closed the connection of a client that did not read its answer within server.write_timeout'),

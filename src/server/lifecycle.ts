@@ -9,6 +9,7 @@ import { killAllRunningGroups } from '../functions/runner';
 import { startDevLoop } from '../dev/dev-loop';
 import type { Logger } from '../logger';
 import { createHttpServer } from './app';
+import { BodyBudget } from './body-budget';
 import { InflightInvocations } from './inflight';
 import type { ServerContext } from './routes';
 import { reportFunctions } from './startup-report';
@@ -63,6 +64,7 @@ export async function runServer(options: RunServerOptions): Promise<void> {
     invoker,
     logger,
     inflight,
+    bodies: BodyBudget.forMaxBody(config.server.maxBodyBytes),
     version: options.version,
     startedAt: Date.now(),
     isShuttingDown: () => shuttingDown,

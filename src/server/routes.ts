@@ -8,6 +8,7 @@ import { toEnvelope, type Invoker } from '../functions/invoker';
 import type { FunctionRegistry } from '../functions/registry';
 import type { Logger } from '../logger';
 import { parseJsonObject, queryToInput, readBody } from './body';
+import type { BodyBudget } from './body-budget';
 import type { InflightInvocations } from './inflight';
 import { sendJson } from './respond';
 import { headersFor, httpStatusFor } from './status';
@@ -19,6 +20,8 @@ export interface ServerContext {
   readonly invoker: Invoker;
   readonly logger: Logger;
   readonly inflight: InflightInvocations;
+  /** The memory request bodies in flight may hold together. */
+  readonly bodies: BodyBudget;
   readonly version: string;
   readonly startedAt: number;
   readonly isShuttingDown: () => boolean;
@@ -52,16 +55,24 @@ const ROUTES: readonly Route[] = [
   { pattern: /^\/api\/admin\/reload\/?$/, methods: { POST: adminReload } },
 ];
 
-/** Finds the handler for a request; throws NOT_FOUND or METHOD_NOT_ALLOWED. */
+/**
+ * Finds the handler for a request; throws NOT_FOUND or METHOD_NOT_ALLOWED. HEAD is answered
+ * wherever GET is, by the GET handler: node's http sends the headers of that answer without its body.
+ */
 export function route(method: string, pathname: string): { handler: Handler; param: string | null } {
   for (const candidate of ROUTES) {
     const match = candidate.pattern.exec(pathname);
     if (!match) continue;
-    const handler = candidate.methods[method];
-    if (!handler) throw new MethodNotAllowedError(method, Object.keys(candidate.methods));
+    const handler = candidate.methods[method === 'HEAD' ? 'GET' : method];
+    if (!handler) throw new MethodNotAllowedError(method, allowedMethods(candidate));
     return { handler, param: match[1] ?? null };
   }
   throw new NotFoundError(pathname);
+}
+
+function allowedMethods(candidate: Route): string[] {
+  const methods = Object.keys(candidate.methods);
+  return methods.includes('GET') ? [...methods, 'HEAD'] : methods;
 }
 
 function listFunctions(context: ServerContext, { res }: RequestInfo): void {
@@ -69,16 +80,24 @@ function listFunctions(context: ServerContext, { res }: RequestInfo): void {
 }
 
 async function invokeFunction(context: ServerContext, request: RequestInfo, rawName: string | null): Promise<void> {
-  const { req, res, query, requestId } = request;
+  const { req, query } = request;
   const name = decodeName(rawName ?? '');
   if (context.isShuttingDown()) throw new ShuttingDownError();
   if (name === null || !context.registry.get(name)) throw new FunctionNotFoundError(name ?? rawName ?? '');
 
-  const input =
-    req.method === 'GET'
-      ? queryToInput(query)
-      : parseJsonObject(await readBody(req, context.config.server.maxBodyBytes));
+  if (req.method === 'GET' || req.method === 'HEAD') {
+    await invokeWith(context, request, name, queryToInput(query));
+    return;
+  }
+  const lease = await readBody(req, context.config.server.maxBodyBytes, context.bodies);
+  try {
+    await invokeWith(context, request, name, parseJsonObject(lease.body));
+  } finally {
+    lease.release();
+  }
+}
 
+async function invokeWith(context: ServerContext, { req, res, requestId }: RequestInfo, name: string, input: Record<string, unknown>): Promise<void> {
   // A client that goes away ends its invocation; shutdown can end it too.
   const controller = new AbortController();
   const onClose = (): void => {
