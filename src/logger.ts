@@ -1,5 +1,6 @@
 import pino, { type DestinationStream, type Logger } from 'pino';
 import type { LogFormat } from './config/resolve';
+import { logDestination } from './log-destination';
 
 export type { Logger };
 
@@ -21,9 +22,11 @@ export function createLogger(options: LoggerOptions): Logger {
     // Loaded only when used: pino-pretty is not on the JSON hot path.
     // eslint-disable-next-line @typescript-eslint/no-var-requires
     const pretty = require('pino-pretty') as typeof import('pino-pretty');
-    return pino(base, pretty.build({ destination: fd, sync: true, ignore: 'pid,hostname', translateTime: 'HH:MM:ss.l', singleLine: true }));
+    const destination = logDestination(fd, (dropped) => `WARN: dropped ${dropped} log line(s): the log destination did not keep up\n`);
+    return pino(base, pretty.build({ destination, ignore: 'pid,hostname', translateTime: 'HH:MM:ss.l', singleLine: true }));
   }
-  // Synchronous: one write on the main thread per line. Asynchronous writes hand every line to
-  // libuv's thread pool and back (two thread wake-ups), which cost more here than the write.
-  return pino(base, pino.destination({ fd, sync: true }));
+  const destination = logDestination(fd, (dropped) =>
+    `${JSON.stringify({ level: 40, time: new Date().toISOString(), dropped_lines: dropped, msg: `dropped ${dropped} log line(s): the log destination did not keep up` })}\n`,
+  );
+  return pino(base, destination);
 }
