@@ -1,4 +1,5 @@
 /** SPEC §5: the JSON documents exchanged with a function's process over stdin and stdout. */
+import { countLines, firstContent, hasContent, LineBudget, LOGGED_LINE_LIMITS, type DroppedOutput, type LineLimits } from './line-budget';
 
 export interface InvocationContext {
   auth: unknown;
@@ -26,10 +27,12 @@ export type FunctionResponse =
   | { success: false; error: FunctionErrorBody; status: number | null; logs: unknown[] };
 
 export interface ParsedStdout {
-  /** The response, or null when no line of stdout is a JSON object. */
+  /** The response, or null when stdout holds none. */
   response: FunctionResponse | null;
-  /** Every other non-empty line: the function's own output, for alyx's log. */
+  /** The other non-empty lines, the function's own output for alyx's log: the first ones, within the limits. */
   otherLines: string[];
+  /** The other lines beyond the limits; absent when there were none. */
+  dropped?: DroppedOutput;
 }
 
 export const DEFAULT_FUNCTION_ERROR_CODE = 'FUNCTION_ERROR';
@@ -40,33 +43,74 @@ export function encodeRequest(request: FunctionRequest): string {
 
 /**
  * Finds the response in a function's stdout: the whole of it when it is one JSON object
- * (a response of megabytes on one line is normal), else the last non-empty line that is one.
+ * (a response of megabytes on one line is normal), else the last non-empty line that looks
+ * like one. Only that one candidate is parsed: stdout may hold millions of other lines, and
+ * of those only the first ones, within `limits`, are kept.
  */
-export function parseStdout(stdout: string): ParsedStdout {
-  const whole = parseObject(stdout);
+export function parseStdout(stdout: string, limits: LineLimits = LOGGED_LINE_LIMITS): ParsedStdout {
+  const whole = parseObject(stdout, 0, stdout.length);
   if (whole) return { response: normaliseResponse(whole), otherLines: [] };
 
-  const lines = stdout.split(/\r?\n/);
-  for (let index = lines.length - 1; index >= 0; index--) {
-    const candidate = parseObject(lines[index]);
-    if (candidate) {
-      const otherLines = lines.filter((line, other) => other !== index && line.trim() !== '');
-      return { response: normaliseResponse(candidate), otherLines };
-    }
-  }
-  return { response: null, otherLines: lines.filter((line) => line.trim() !== '') };
+  const candidate = lastObjectLine(stdout);
+  const parsed = candidate ? parseObject(stdout, candidate.start, candidate.end) : null;
+  // A candidate that is not JSON after all is the function's output like any other line.
+  const rest: Array<[number, number]> = candidate && parsed ? [[0, candidate.start], [candidate.end + 1, stdout.length]] : [[0, stdout.length]];
+  return { response: parsed ? normaliseResponse(parsed) : null, ...otherLines(stdout, rest, limits) };
 }
 
-function parseObject(text: string): Record<string, unknown> | null {
-  const trimmed = text.trim();
-  if (!trimmed.startsWith('{') || !trimmed.endsWith('}')) return null;
+/** Where the last line is whose text, blanks aside, starts with "{" and ends with "}"; null when none is. */
+function lastObjectLine(text: string): { start: number; end: number } | null {
+  let searchEnd = text.length;
+  while (searchEnd > 0) {
+    // Lines without a closing brace are passed over by the search itself, not one by one.
+    const close = text.lastIndexOf('}', searchEnd - 1);
+    if (close === -1) return null;
+    const newline = text.indexOf('\n', close);
+    const end = newline === -1 ? text.length : newline;
+    const start = text.lastIndexOf('\n', close) + 1;
+    if (!hasContent(text, close + 1, end) && text.charCodeAt(firstContent(text, start, close)) === 0x7b) return { start, end };
+    searchEnd = start;
+  }
+  return null;
+}
+
+/** The non-empty lines of `ranges` of `text`, in order, while they fit `limits`; the rest is counted. */
+function otherLines(text: string, ranges: Array<[number, number]>, limits: LineLimits): Pick<ParsedStdout, 'otherLines' | 'dropped'> {
+  const budget = new LineBudget(limits);
+  const lines: string[] = [];
+  for (const [rangeStart, rangeEnd] of ranges) {
+    let position = rangeStart;
+    while (position < rangeEnd && budget.open) {
+      const newline = text.indexOf('\n', position);
+      const lineEnd = newline === -1 || newline > rangeEnd ? rangeEnd : newline;
+      if (hasContent(text, position, lineEnd)) {
+        const line = text.slice(position, lineEnd).replace(/\r$/, '');
+        if (!budget.take(Buffer.byteLength(line))) break;
+        lines.push(line);
+      }
+      position = lineEnd + 1;
+    }
+    if (position < rangeEnd) budget.drop(countLines(text, position, rangeEnd), Buffer.byteLength(text.slice(position, rangeEnd)));
+  }
+  const dropped = budget.dropped;
+  return dropped ? { otherLines: lines, dropped } : { otherLines: lines };
+}
+
+function parseObject(text: string, start: number, end: number): Record<string, unknown> | null {
+  let first = start;
+  let last = end - 1;
+  while (first <= last && isJsonSpace(text.charCodeAt(first))) first++;
+  while (last >= first && isJsonSpace(text.charCodeAt(last))) last--;
+  if (text.charCodeAt(first) !== 0x7b || text.charCodeAt(last) !== 0x7d) return null;
   try {
-    const value: unknown = JSON.parse(trimmed);
+    const value: unknown = JSON.parse(text.slice(first, last + 1));
     return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : null;
   } catch {
     return null;
   }
 }
+
+const isJsonSpace = (code: number): boolean => code === 0x20 || code === 0x09 || code === 0x0a || code === 0x0d;
 
 /**
  * `success` decides when it is a boolean; otherwise the response succeeded unless it carries

@@ -5,6 +5,7 @@ import type { Logger } from '../logger';
 import { endEscaped, endUnsure, findLeftovers, invocationProcesses, INVOCATION_VARIABLE, newInvocationTag, type Invocation, type Leftovers } from './leftovers';
 import { heapWasExhausted, withHeapCap } from './heap-cap';
 import { parseStdout, type FunctionResponse, type ParsedStdout } from './protocol';
+import { logStdoutLines, StderrLog } from './function-output';
 import { watchdog } from './watchdog';
 import { startNativeProcess, type FunctionProcess } from './native-process';
 import { killGroup, residentBytes, signalGroup, ticksSinceBoot } from './process-group';
@@ -40,8 +41,6 @@ export type RunOutcome =
 /** The outcome, and when the process and everything it left behind are gone (the slot it holds is free then). */
 export type RunResult = RunOutcome & { readonly finished: Promise<void> };
 
-const STDERR_TAIL_BYTES = 4096;
-
 /** The invocations running now, by process group, so an abrupt exit of alyx can still end them. */
 const runningGroups = new Map<number, Invocation>();
 
@@ -58,7 +57,6 @@ export function killAllRunningGroups(): number {
 }
 process.on('exit', killAllRunningGroups);
 
-const STDERR_MAX_LINE = 64 * 1024;
 /** How often a capped invocation's tree memory is sampled. */
 const MEMORY_SAMPLE_MS = 50;
 /** How long stdout may stay open after the main process exited (a daemonised grandchild holding it). */
@@ -292,7 +290,7 @@ function buildResult(
 ): RunOutcome {
   if (failure) return { ok: false, error: failure, stderrTail };
   parsed ??= parseStdout(stdout);
-  for (const line of parsed.otherLines) logger.info({ stream: 'stdout' }, line);
+  logStdoutLines(parsed, logger);
   if (parsed.response) return { ok: true, response: parsed.response, stderrTail };
   if (heapFailure) return { ok: false, error: heapFailure, stderrTail };
 
@@ -318,44 +316,4 @@ function abortError(signal: AbortSignal): AlyxError {
 function startError(command: string, error: unknown): AlyxError {
   const code = (error as NodeJS.ErrnoException).code ?? String(error);
   return new ExecutionError(`Could not start ${command} (${code}).`, { errno: code });
-}
-
-/** Splits stderr into lines for the log, and keeps its last few KiB. */
-class StderrLog {
-  readonly #logger: Logger;
-  #pending = '';
-  #tail = '';
-
-  constructor(logger: Logger) {
-    this.#logger = logger;
-  }
-
-  get tail(): string {
-    return this.#tail;
-  }
-
-  write(chunk: Buffer): void {
-    const text = chunk.toString('utf8');
-    this.#tail = (this.#tail + text).slice(-STDERR_TAIL_BYTES);
-    this.#pending += text;
-    let newline: number;
-    while ((newline = this.#pending.indexOf('\n')) !== -1) {
-      this.#emit(this.#pending.slice(0, newline));
-      this.#pending = this.#pending.slice(newline + 1);
-    }
-    if (this.#pending.length > STDERR_MAX_LINE) {
-      this.#emit(this.#pending);
-      this.#pending = '';
-    }
-  }
-
-  flush(): void {
-    if (this.#pending !== '') this.#emit(this.#pending);
-    this.#pending = '';
-  }
-
-  #emit(line: string): void {
-    const trimmed = line.replace(/\r$/, '');
-    if (trimmed !== '') this.#logger.info({ stream: 'stderr' }, trimmed);
-  }
 }

@@ -55,6 +55,59 @@ describe('parseStdout (SPEC §5)', () => {
     expect(result.otherLines).toEqual(['log line']);
     expect(result.response).toEqual({ success: true, output: big, logs: [] });
   });
+
+  it('parses only the last line that looks like an object: when it is not JSON, there is no response', () => {
+    const earlier = JSON.stringify({ success: true, output: 'earlier' });
+    const result = parseStdout([earlier, '{not json}', 'tail'].join('\n'));
+    expect(result).toEqual({ response: null, otherLines: [earlier, '{not json}', 'tail'] });
+  });
+
+  it('a line that only starts or only ends with a brace is output, not the candidate', () => {
+    const response = JSON.stringify({ success: true, output: 1 });
+    const result = parseStdout([response, '{ starts', 'ends }', '  ', 'x } y'].join('\n'));
+    expect(result.response).toEqual({ success: true, output: 1, logs: [] });
+    expect(result.otherLines).toEqual(['{ starts', 'ends }', 'x } y']);
+  });
+
+  it('a candidate surrounded by blanks and a CR is still found', () => {
+    expect(parseStdout(`log\n \t{"output": 2}\t \r\n\n`)).toEqual({ response: { success: true, output: 2, logs: [] }, otherLines: ['log'] });
+  });
+
+  it('keeps the first other lines within the limits and counts the rest, from the first line that did not fit', () => {
+    const stdout = ['a', '', 'bb', 'ccc', 'dddd', JSON.stringify({ output: 'ok' }), 'after'].join('\n');
+    expect(parseStdout(stdout, { lines: 2, bytes: 1024 })).toEqual({
+      response: { success: true, output: 'ok', logs: [] },
+      otherLines: ['a', 'bb'],
+      dropped: { lines: 3, bytes: 'ccc\ndddd\n'.length + 'after'.length },
+    });
+    expect(parseStdout(stdout, { lines: 100, bytes: 4 })).toMatchObject({ otherLines: ['a', 'bb'], dropped: { lines: 3 } });
+    expect(parseStdout('one long line', { lines: 100, bytes: 4 })).toEqual({ response: null, otherLines: [], dropped: { lines: 1, bytes: 13 } });
+  });
+
+  it('counts bytes, not characters', () => {
+    expect(parseStdout('é\nab\n', { lines: 10, bytes: 2 })).toEqual({ response: null, otherLines: ['é'], dropped: { lines: 1, bytes: 3 } });
+  });
+
+  it('3,000,000 short lines and then the response: read in well under the time of one health poll', () => {
+    const lines = 3_000_000;
+    const stdout = `${'x\n'.repeat(lines)}${JSON.stringify({ success: true, output: { lines } })}\n`;
+    const started = performance.now();
+    const result = parseStdout(stdout);
+    const elapsedMs = performance.now() - started;
+    expect(result.response).toEqual({ success: true, output: { lines }, logs: [] });
+    expect(result.otherLines).toHaveLength(1000);
+    expect(result.dropped).toEqual({ lines: lines - 1000, bytes: 2 * (lines - 1000) });
+    expect(elapsedMs).toBeLessThan(250);
+  });
+
+  it('a flood of lines that end with a brace is passed over without parsing each', () => {
+    const stdout = `${JSON.stringify({ output: 'first' })}\n${'x}\n'.repeat(1_000_000)}`;
+    const started = performance.now();
+    const result = parseStdout(stdout);
+    expect(performance.now() - started).toBeLessThan(250);
+    expect(result.response).toEqual({ success: true, output: 'first', logs: [] });
+    expect(result.dropped?.lines).toBe(1_000_000 - 1000);
+  });
 });
 
 describe('normaliseResponse (SPEC §5)', () => {
