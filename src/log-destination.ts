@@ -1,46 +1,33 @@
-import SonicBoom from 'sonic-boom';
+import { Writable } from 'node:stream';
 
 /** Log lines waiting for a slow reader are kept up to this size; lines past it are dropped and counted. */
 export const LOG_BUFFER_BYTES = 8 * 1024 * 1024;
-/** A destination that has taken nothing for this long while lines wait is stuck: exit does not wait for it. */
-const STUCK_MS = 1000;
 
 /**
- * Where alyx's log lines go (fd 1 or 2): written from libuv's thread pool, so a reader that stops
- * reading (a stuck pipe) never holds up request handling. Lines queue in memory up to
- * LOG_BUFFER_BYTES; past that they are dropped, and once the destination takes lines again one
- * line (made by `summary`) says how many were lost. At exit what is queued is written, unless
- * the destination is stuck.
+ * Where alyx's log lines go: `target` is process.stdout or process.stderr. Over a pipe or a
+ * socket, node writes each line at once, on the main thread, and queues what the reader has not
+ * taken yet, so a reader that stops (a stuck pipe) never holds up request handling; a file or a
+ * terminal is written synchronously. The queue is kept up to LOG_BUFFER_BYTES; lines past it are
+ * dropped, and once the reader has caught up one line (made by `summary`) says how many.
  */
-export function logDestination(fd: number, summary: (dropped: number) => string): SonicBoom {
-  const stream = new SonicBoom({ fd, sync: false, minLength: 0, maxLength: LOG_BUFFER_BYTES });
+export function boundedLogStream(target: Writable, summary: (dropped: number) => string): Writable {
   let dropped = 0;
-  let lastProgress = Date.now();
-  stream.on('drop', () => {
-    dropped++;
-  });
-  stream.on('write', () => {
-    lastProgress = Date.now();
-  });
-  stream.on('drain', () => {
+  target.on('drain', () => {
     if (dropped === 0) return;
     const lost = dropped;
     dropped = 0;
-    stream.write(summary(lost));
+    target.write(summary(lost));
   });
-  stream.on('error', (error: NodeJS.ErrnoException) => {
-    // The reader is gone (EPIPE) or the descriptor broke: there is nowhere left to log to.
-    stream.write = () => true;
-    process.stderr.write(`alyx: cannot write logs (${error.code ?? error.message}); logging stops\n`);
+  target.on('error', () => {
+    // The reader is gone (EPIPE): there is nowhere left to log to.
+    dropped = 0;
   });
-  process.on('exit', () => {
-    const stuck = dropped > 0 && Date.now() - lastProgress > STUCK_MS;
-    if (stuck) return;
-    try {
-      stream.flushSync();
-    } catch {
-      // exiting anyway
-    }
+  return new Writable({
+    decodeStrings: false,
+    write(line: string, _encoding, done) {
+      if (target.destroyed || target.writableLength > LOG_BUFFER_BYTES) dropped++;
+      else target.write(line);
+      done();
+    },
   });
-  return stream;
 }

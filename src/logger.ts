@@ -1,6 +1,6 @@
 import pino, { type DestinationStream, type Logger } from 'pino';
 import type { LogFormat } from './config/resolve';
-import { logDestination } from './log-destination';
+import { boundedLogStream } from './log-destination';
 
 export type { Logger };
 
@@ -17,15 +17,15 @@ export interface LoggerOptions {
 export function createLogger(options: LoggerOptions): Logger {
   const base = { level: options.level, base: undefined, timestamp: pino.stdTimeFunctions.isoTime };
   if (options.destination) return pino(base, options.destination);
-  const fd = options.fd ?? 1;
+  const target = options.fd === 2 ? process.stderr : process.stdout;
   if (options.format === 'pretty') {
     // Loaded only when used: pino-pretty is not on the JSON hot path.
     // eslint-disable-next-line @typescript-eslint/no-var-requires
     const pretty = require('pino-pretty') as typeof import('pino-pretty');
-    const destination = logDestination(fd, (dropped) => `WARN: dropped ${dropped} log line(s): the log destination did not keep up\n`);
+    const destination = boundedLogStream(target, (dropped) => `WARN: dropped ${dropped} log line(s): the log destination did not keep up\n`);
     return pino(base, pretty.build({ destination, ignore: 'pid,hostname', translateTime: 'HH:MM:ss.l', singleLine: true }));
   }
-  const destination = logDestination(fd, (dropped) =>
+  const destination = boundedLogStream(target, (dropped) =>
     `${JSON.stringify({ level: 40, time: new Date().toISOString(), dropped_lines: dropped, msg: `dropped ${dropped} log line(s): the log destination did not keep up` })}\n`,
   );
   return pino(base, destination);

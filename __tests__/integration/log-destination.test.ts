@@ -1,14 +1,18 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { LOG_BUFFER_BYTES, logDestination } from '../../src/log-destination';
+import net from 'node:net';
+import { boundedLogStream, LOG_BUFFER_BYTES } from '../../src/log-destination';
 import { waitFor } from '../helpers/processes';
 import { makeProject, removeProject } from '../helpers/project';
 
 let root: string;
 let reader: ChildProcess | null = null;
 let fd: number | null = null;
+let target: net.Socket | null = null;
 afterEach(() => {
+  target?.destroy();
+  target = null;
   reader?.kill('SIGKILL');
   reader = null;
   if (fd !== null) fs.closeSync(fd);
@@ -21,9 +25,11 @@ describe('the log destination', () => {
     root = makeProject();
     const fifo = path.join(root, 'log.fifo');
     expect(spawnSync('mkfifo', [fifo]).status).toBe(0);
-    // A blocking descriptor, as a pipe alyx inherits is: opened read-write so the open itself does not wait.
+    // Opened read-write so that the open itself does not wait for a reader; node wraps it as it wraps a stdout pipe.
     fd = fs.openSync(fifo, 'r+');
-    const destination = logDestination(fd, (dropped) => `{"dropped_lines":${dropped}}\n`);
+    target = new net.Socket({ fd, readable: false, writable: true });
+    fd = null;
+    const destination = boundedLogStream(target, (dropped) => `{"dropped_lines":${dropped}}\n`);
 
     const line = `${JSON.stringify({ msg: 'x'.repeat(200) })}\n`;
     const lines = Math.ceil((LOG_BUFFER_BYTES * 1.5) / line.length);
