@@ -42,6 +42,7 @@ const POOL_SIZE = 8;
 const ALYX = process.env.ALYX_BIN ?? path.resolve(__dirname, '..', 'bin', 'alyx.js');
 const FLOOR = path.resolve(__dirname, 'floor-server.cjs');
 const SPAWN_COST = path.resolve(__dirname, 'spawn-cost.cjs');
+const GO_EXEC_SERVER = path.resolve(__dirname, 'go-exec-server');
 const SPAWN_COST_PROCESSES = 200;
 const START_DEADLINE_MS = 20_000;
 
@@ -173,8 +174,8 @@ function freePort(): Promise<number> {
  * Starts a server process on `port` and waits until it answers HTTP. Its stdout goes nowhere,
  * so reading alyx's log lines costs this process (which also drives the load) nothing.
  */
-async function startServer(argv: string[], env: NodeJS.ProcessEnv, port: number, route: (base: string, name: string) => string, idlePath: string): Promise<Server> {
-  const child = spawn(process.execPath, argv, { env, stdio: ['ignore', 'ignore', 'inherit'] });
+async function startServer(argv: string[], env: NodeJS.ProcessEnv, port: number, route: (base: string, name: string) => string, idlePath: string, program = process.execPath): Promise<Server> {
+  const child = spawn(program, argv, { env, stdio: ['ignore', 'ignore', 'inherit'] });
   const base = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + START_DEADLINE_MS;
   while (Date.now() < deadline && child.exitCode === null) {
@@ -192,6 +193,19 @@ async function startServer(argv: string[], env: NodeJS.ProcessEnv, port: number,
 async function startFloor(commands: Record<string, { command: string[]; cwd: string }>): Promise<Server> {
   const port = await freePort();
   return startServer([FLOOR, JSON.stringify(commands), String(port)], process.env, port, (base, name) => `${base}/${name}`, '/no-such-function');
+}
+
+/**
+ * The fork-per-call Go server (bench/go-exec-server), built with the Go toolchain into a
+ * temporary folder; null where go is not installed.
+ */
+async function startGoExecServer(commands: Record<string, { command: string[]; cwd: string }>, buildDir: string): Promise<Server | null> {
+  if (!has('go')) return null;
+  const program = path.join(buildDir, 'go-exec-server');
+  const built = spawnSync('go', ['build', '-o', program, '.'], { cwd: GO_EXEC_SERVER, stdio: 'inherit' });
+  if (built.status !== 0) throw new Error('go build of bench/go-exec-server failed');
+  const port = await freePort();
+  return startServer([JSON.stringify(commands), String(port)], process.env, port, (base, name) => `${base}/${name}`, '/no-such-function', program);
 }
 
 async function startAlyx(project: string, pool: number, nodeOptions: string[] = []): Promise<Server> {
@@ -435,6 +449,36 @@ async function main(): Promise<void> {
     const idle = await idleRoundTrips({ a: contenders.a, b: contenders.b }, PACED_RATE, PACED_RATE * SECONDS);
     await Promise.all(Object.values(contenders).map(stop));
 
+    // The binary against a fork-per-call Go server, as OpenFaaS's classic watchdog is.
+    let goTable = '';
+    if (names.includes('binary')) {
+      const buildDir = fs.mkdtempSync(path.join(os.tmpdir(), 'alyx-bench-go-'));
+      try {
+        const go = await startGoExecServer(commands, buildDir);
+        if (!go) goTable = 'binary against Go os/exec: SKIPPED (go is not installed)';
+        else {
+          const alyx = await startAlyx(project, 0);
+          servers.push(go, alyx);
+          const lines = [
+            'binary: alyx (b) against a fork-per-call Go server (bench/go-exec-server: os/exec per request, as the classic OpenFaaS watchdog), in turn:',
+            '',
+            '| concurrency | (g) Go req/s | p50 ms | (b) alyx req/s | p50 ms | (b)/(g) req/s | (b) − (g) p50 ms | 95% interval |',
+            '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+          ];
+          for (const load of LOADS.filter((each) => !each.rate)) {
+            const { g, b } = await closedLoopInTurn({ g: go, b: alyx }, 'binary', load, SECONDS);
+            const { difference, low, high } = medianDifference(g.latencies, b.latencies);
+            const ms = (value: number): string => `${value > 0 ? '+' : ''}${fmt(value, 2)}`;
+            lines.push(`| ${load.label} | ${fmt(g.rps)} | ${fmt(g.p50, 2)} | ${fmt(b.rps)} | ${fmt(b.p50, 2)} | ${fmt(b.rps / g.rps, 2)} | ${ms(difference)} | ${ms(low)} to ${ms(high)} |`);
+          }
+          goTable = lines.join('\n');
+          await Promise.all([stop(go), stop(alyx)]);
+        }
+      } finally {
+        fs.rmSync(buildDir, { recursive: true, force: true });
+      }
+    }
+
     let profileLine = '';
     if (names.includes('binary')) {
       const profileDir = fs.mkdtempSync(path.join(os.tmpdir(), 'alyx-bench-profile-'));
@@ -501,6 +545,7 @@ async function main(): Promise<void> {
     console.log(
       `\nRound trip of a request that runs no function, one every ${(2 * 1000) / PACED_RATE} ms to each server on a kept-alive connection, p50: (a) floor ${fmt(idle.a)} ms (its 404), (b) alyx ${fmt(idle.b)} ms (GET /api/health)`,
     );
+    if (goTable) console.log(`\n${goTable}`);
     if (profileLine) console.log(`\n${profileLine}`);
     if (spawnCost) console.log(`\n${spawnCost}`);
     console.log(`\n(${fmt((Date.now() - started) / 1000, 0)} s in all)`);

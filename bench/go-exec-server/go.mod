@@ -1,0 +1,3 @@
+module alyx.dev/bench/go-exec-server
+
+go 1.19
