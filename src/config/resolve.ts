@@ -2,6 +2,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { ConfigError } from '../errors';
 import { validateAgainst } from '../schemas';
+import { readAdminToken } from './admin-token';
 import { expandEnvMap } from './expand-env';
 import { readEnvOverrides, setPath } from './env-overrides';
 import { isMapping, loadConfigFile } from './load';
@@ -51,6 +52,8 @@ export interface AlyxConfig {
   readonly runtimes: Readonly<Partial<Record<RuntimeName, { readonly command: string; readonly args: readonly string[] }>>>;
   readonly logging: { readonly level: string; readonly format: LogFormat };
   readonly dev: { readonly enabled: boolean; readonly watch: boolean };
+  /** The admin endpoints' bearer token (ALYX_ADMIN_TOKEN or ALYX_ADMIN_TOKEN_FILE); null: none. A secret: never log it. */
+  readonly adminToken: string | null;
   /** Keys of the earlier Alyx server found in alyx.yaml and ignored; the caller warns once. */
   readonly ignoredKeys: readonly string[];
 }
@@ -184,6 +187,7 @@ function toConfig(
     runtimes,
     logging: { level: logging.level, format: logging.format ?? (development && options.isTTY ? 'pretty' : 'json') },
     dev: { enabled: dev.enabled, watch: dev.watch },
+    adminToken: readAdminToken(options.env),
     ignoredKeys,
   };
 }

@@ -155,7 +155,7 @@ function ready(context: ServerContext, { res }: RequestInfo): void {
 
 function adminReload(context: ServerContext, { req, res, pathname }: RequestInfo): void {
   if (context.config.mode === 'production') {
-    const token = context.env.ALYX_ADMIN_TOKEN;
+    const token = context.config.adminToken;
     if (!token) throw new NotFoundError(pathname);
     if (!bearerMatches(req.headers.authorization, token)) throw new UnauthorizedError();
   }
