@@ -1,6 +1,7 @@
 import { resolveConfig, type AlyxConfig, type Mode } from '../config/resolve';
 import { UsageError } from '../errors';
 import { createLogger, type Logger } from '../logger';
+import { guardAdminToken } from './admin-token-guard';
 
 /** Options every command that reads a project accepts. */
 export interface ProjectOptions {
@@ -19,6 +20,8 @@ export interface ProjectOptions {
 export interface CommandContext {
   readonly config: AlyxConfig;
   readonly logger: Logger;
+  /** How a function could still read the admin token, each with what to do; empty when it cannot. */
+  readonly adminTokenExposures: readonly string[];
 }
 
 /** --dev / --prod, when given, decide the mode; otherwise `fallback` (or dev.enabled) does. */
@@ -29,7 +32,10 @@ export function modeFromFlags(options: ProjectOptions, fallback?: Mode): Mode | 
   return fallback;
 }
 
-/** Resolves the configuration and makes the logger; warns once about ignored keys. */
+/**
+ * Resolves the configuration and makes the logger; warns once about ignored keys. The admin
+ * token leaves alyx's environment here, before any process is started.
+ */
 export function loadContext(options: ProjectOptions, mode: Mode | undefined, logFd: 1 | 2): CommandContext {
   const config = resolveConfig({
     projectDir: options.cwd ?? process.cwd(),
@@ -45,6 +51,7 @@ export function loadContext(options: ProjectOptions, mode: Mode | undefined, log
     },
     isTTY: Boolean(logFd === 1 ? process.stdout.isTTY : process.stderr.isTTY),
   });
+  const adminTokenExposures = guardAdminToken(config.adminToken);
   const logger = createLogger({ level: config.logging.level, format: config.logging.format, fd: logFd });
   if (config.ignoredKeys.length > 0) {
     logger.warn(
@@ -52,5 +59,5 @@ export function loadContext(options: ProjectOptions, mode: Mode | undefined, log
       `${config.configFile}: ignoring keys that alyx does not use (from the earlier Alyx server): ${config.ignoredKeys.join(', ')}`,
     );
   }
-  return { config, logger };
+  return { config, logger, adminTokenExposures };
 }

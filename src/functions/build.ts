@@ -60,7 +60,8 @@ function spawnBuild(
   dir: string,
   options: BuildOptions,
 ): Promise<{ problem: string | null; log: string }> {
-  const env = { ...(options.env ?? process.env) };
+  // alyx's own settings and secrets (ALYX_*) are not the build's: its environment is readable by functions.
+  const env = Object.fromEntries(Object.entries(options.env ?? process.env).filter(([key]) => !key.startsWith('ALYX_')));
   // Tools the function or the project installed locally (esbuild, tsc) are found like npm scripts find them.
   env.PATH = [path.join(dir, 'node_modules', '.bin'), path.join(options.projectDir, 'node_modules', '.bin'), env.PATH]
     .filter(Boolean)

@@ -23,6 +23,8 @@ for id in $groups; do kill -s KILL -- "-$id" 2>/dev/null; done`;
 
 /** The marker in the watchdog's command line, followed by alyx's pid. */
 export const WATCHDOG_NAME = 'alyx-watchdog';
+/** The script needs only sh's builtins. */
+const WATCHDOG_ENV = { PATH: '/usr/bin:/bin' };
 /** A watchdog that keeps dying is not started again. */
 const MAX_STARTS = 3;
 
@@ -72,7 +74,8 @@ class Watchdog {
     this.#starts++;
     let watchdog: ChildProcess;
     try {
-      watchdog = spawn('/bin/sh', ['-c', WATCHDOG_SCRIPT, WATCHDOG_NAME, String(process.pid)], { stdio: ['pipe', 'ignore', 'ignore'], detached: true });
+      // Its environment is readable by every process of alyx's user, functions included: it gets none of alyx's.
+      watchdog = spawn('/bin/sh', ['-c', WATCHDOG_SCRIPT, WATCHDOG_NAME, String(process.pid)], { stdio: ['pipe', 'ignore', 'ignore'], detached: true, env: WATCHDOG_ENV });
     } catch {
       this.#starts = MAX_STARTS;
       return;
