@@ -8,6 +8,8 @@ interface BuildState {
   running: Promise<void> | null;
   /** A change arrived during the running build: exactly one more build follows it. */
   again: boolean;
+  /** While a build is pending or running: settles when neither is left. */
+  idle: { promise: Promise<void>; resolve: () => void } | null;
 }
 
 export interface DevBuilderOptions {
@@ -36,6 +38,7 @@ export class DevBuilder {
   /** A watched file of `name` changed: build after the debounce. */
   schedule(name: string): void {
     const state = this.#state(name);
+    this.#markBusy(state);
     if (state.timer) clearTimeout(state.timer);
     state.timer = setTimeout(() => {
       state.timer = null;
@@ -51,17 +54,14 @@ export class DevBuilder {
       this.#options.logger.debug({ function: name, build: 'queued' }, `${name} changed during its build: one more build follows`);
       return this.whenIdle(name);
     }
+    this.#markBusy(state);
     state.running = this.#runLoop(name, state);
-    return state.running;
+    return this.whenIdle(name);
   }
 
   /** Resolves once `name` has no build running, pending or waiting out its debounce. */
-  async whenIdle(name: string): Promise<void> {
-    const state = this.#states.get(name);
-    while (state && (state.running || state.timer)) {
-      if (state.running) await state.running;
-      else await new Promise((resolve) => setTimeout(resolve, 10));
-    }
+  whenIdle(name: string): Promise<void> {
+    return this.#states.get(name)?.idle?.promise ?? Promise.resolve();
   }
 
   /** Stops pending builds and ends running ones. */
@@ -70,6 +70,7 @@ export class DevBuilder {
       if (state.timer) clearTimeout(state.timer);
       state.timer = null;
       state.again = false;
+      this.#settleIfIdle(state);
     }
     this.#abort.abort();
   }
@@ -82,7 +83,21 @@ export class DevBuilder {
       } while (state.again && !this.#abort.signal.aborted);
     } finally {
       state.running = null;
+      this.#settleIfIdle(state);
     }
+  }
+
+  #markBusy(state: BuildState): void {
+    if (state.idle) return;
+    let resolve!: () => void;
+    const promise = new Promise<void>((settle) => (resolve = settle));
+    state.idle = { promise, resolve };
+  }
+
+  #settleIfIdle(state: BuildState): void {
+    if (state.timer || state.running || !state.idle) return;
+    state.idle.resolve();
+    state.idle = null;
   }
 
   async #buildOnce(name: string): Promise<void> {
@@ -107,7 +122,7 @@ export class DevBuilder {
   #state(name: string): BuildState {
     let state = this.#states.get(name);
     if (!state) {
-      state = { timer: null, running: null, again: false };
+      state = { timer: null, running: null, again: false, idle: null };
       this.#states.set(name, state);
     }
     return state;
