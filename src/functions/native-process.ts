@@ -2,8 +2,7 @@ import { EventEmitter } from 'node:events';
 import net from 'node:net';
 import os from 'node:os';
 import type { Readable, Writable } from 'node:stream';
-// The build's copy, also for tests that load alyx from its TypeScript source.
-import { ADDON_FILE } from './native/build';
+import { loadPosixAddon, type PosixAddon } from './addon';
 
 /** What alyx uses of a started function process: a ChildProcess is one, and so is a NativeProcess. */
 export interface FunctionProcess extends EventEmitter {
@@ -15,28 +14,14 @@ export interface FunctionProcess extends EventEmitter {
   readonly signalCode: NodeJS.Signals | null;
 }
 
-interface PosixSpawnAddon {
-  spawn(file: string, argv: string[], envp: string[], cwd: string): [number, number, number, number];
-  reap(pid: number): [number | null, number | null] | null;
-}
-
-/** `ALYX_POSIX_SPAWN=0` starts processes with child_process.spawn even where the addon is built. */
+/**
+ * `ALYX_POSIX_SPAWN=0` starts processes with child_process.spawn even where the addon is built
+ * (the addon still makes alyx a subreaper: see subreaper.ts).
+ */
 const OPT_OUT_VARIABLE = 'ALYX_POSIX_SPAWN';
 
-let addon: PosixSpawnAddon | null | undefined;
-
-function loadAddon(): PosixSpawnAddon | null {
-  if (addon !== undefined) return addon;
-  addon = null;
-  if (process.platform !== 'linux' || process.env[OPT_OUT_VARIABLE] === '0') return addon;
-  try {
-    const loaded = { exports: {} };
-    process.dlopen(loaded, ADDON_FILE);
-    addon = loaded.exports as PosixSpawnAddon;
-  } catch {
-    // Not built here (no C compiler or headers), or built for another platform.
-  }
-  return addon;
+function loadAddon(): PosixAddon | null {
+  return process.env[OPT_OUT_VARIABLE] === '0' ? null : loadPosixAddon();
 }
 
 /** How function processes are started here. */
@@ -56,6 +41,11 @@ const SLOW_LOOK_MS = 100;
 const EXIT_LOOKS_MS = [1, 2, 5, 10, 20, 50];
 let reapingOnSigchld = false;
 let slowLook: NodeJS.Timeout | null = null;
+
+/** Whether `pid` is a process started here and not reaped yet: only this module may wait for it. */
+export function isNativeChild(pid: number): boolean {
+  return unreaped.has(pid);
+}
 
 function reapExited(): void {
   for (const child of unreaped.values()) child.reap();
@@ -89,12 +79,12 @@ class NativeProcess extends EventEmitter implements FunctionProcess {
   readonly stderr: net.Socket;
   exitCode: number | null = null;
   signalCode: NodeJS.Signals | null = null;
-  readonly #addon: PosixSpawnAddon;
+  readonly #addon: PosixAddon;
   #exited = false;
   #closed = false;
   #openOutputs = 2;
 
-  constructor(addon: PosixSpawnAddon, [pid, stdinFd, stdoutFd, stderrFd]: [number, number, number, number]) {
+  constructor(addon: PosixAddon, [pid, stdinFd, stdoutFd, stderrFd]: [number, number, number, number]) {
     super();
     this.#addon = addon;
     this.pid = pid;

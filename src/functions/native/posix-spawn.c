@@ -6,8 +6,13 @@
  *
  *   spawn(file, argv, envp, cwd) -> [pid, stdin fd, stdout fd, stderr fd]
  *     three socket pairs; the child in a new session with default signal handlers and no signals
- *     blocked, as libuv sets up a detached child; throws an Error whose code is the errno name
+ *     blocked, as libuv sets up a detached child, and with no fd but 0-2 (closefrom in the child:
+ *     a descriptor some library opened without close-on-exec does not reach a function);
+ *     throws an Error whose code is the errno name, or ERR_NUL_BYTE for a string that holds a
+ *     NUL (C would cut it there silently)
  *   reap(pid) -> [exit code or null, signal number or null], or null while it runs
+ *   subreaper() -> true once this process is a child subreaper: descendants orphaned by their
+ *     parent's exit become its children instead of init's, so they can still be found and ended
  *
  * Built by native/build.ts after the TypeScript, where a C compiler and node's headers are.
  */
@@ -19,34 +24,21 @@
 #include <spawn.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-static char *string_of(napi_env env, napi_value value) {
-  size_t length;
-  napi_get_value_string_utf8(env, value, NULL, 0, &length);
-  char *text = malloc(length + 1);
-  napi_get_value_string_utf8(env, value, text, length + 1, &length);
-  return text;
-}
-
-static char **strings_of(napi_env env, napi_value array) {
-  uint32_t count;
-  napi_get_array_length(env, array, &count);
-  char **list = calloc(count + 1, sizeof(char *));
-  for (uint32_t i = 0; i < count; i++) {
-    napi_value item;
-    napi_get_element(env, array, i, &item);
-    list[i] = string_of(env, item);
-  }
-  return list;
-}
-
-static void free_strings(char **list) {
-  for (char **item = list; *item; item++) free(*item);
-  free(list);
-}
+/* A failed Node-API call leaves a pending exception, or gets one here. */
+#define CHECK(env, call)                                                   \
+  do {                                                                     \
+    if ((call) != napi_ok) {                                               \
+      bool pending = false;                                                \
+      napi_is_exception_pending((env), &pending);                          \
+      if (!pending) napi_throw_error((env), "ERR_NAPI", #call " failed"); \
+      return NULL;                                                         \
+    }                                                                      \
+  } while (0)
 
 static napi_value throw_errno(napi_env env, int number) {
   const char *name = strerrorname_np(number);
@@ -54,61 +46,156 @@ static napi_value throw_errno(napi_env env, int number) {
   return NULL;
 }
 
-static napi_value Spawn(napi_env env, napi_callback_info info) {
-  size_t argc = 4;
-  napi_value args[4];
-  napi_get_cb_info(env, info, &argc, args, NULL, NULL);
-
-  // Socket pairs, as libuv gives child_process's children: the process sees the same stdio.
-  int in[2] = {-1, -1}, out[2] = {-1, -1}, err[2] = {-1, -1};
-  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, in) || socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, out) ||
-      socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, err)) {
-    int number = errno;
-    int fds[6] = {in[0], in[1], out[0], out[1], err[0], err[1]};
-    for (int i = 0; i < 6; i++) if (fds[i] >= 0) close(fds[i]);
-    return throw_errno(env, number);
+/* A copy of a JS string for C, or NULL with an exception pending. */
+static char *string_of(napi_env env, napi_value value) {
+  size_t length;
+  if (napi_get_value_string_utf8(env, value, NULL, 0, &length) != napi_ok) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "expected a string");
+    return NULL;
   }
-  char *file = string_of(env, args[0]), *cwd = string_of(env, args[3]);
-  char **argv = strings_of(env, args[1]), **envp = strings_of(env, args[2]);
+  char *text = malloc(length + 1);
+  if (!text) {
+    throw_errno(env, ENOMEM);
+    return NULL;
+  }
+  if (napi_get_value_string_utf8(env, value, text, length + 1, &length) != napi_ok) {
+    free(text);
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "expected a string");
+    return NULL;
+  }
+  if (strlen(text) != length) {
+    free(text);
+    napi_throw_error(env, "ERR_NUL_BYTE", "a string for the new process holds a NUL byte");
+    return NULL;
+  }
+  return text;
+}
+
+static void free_strings(char **list) {
+  if (!list) return;
+  for (char **item = list; *item; item++) free(*item);
+  free(list);
+}
+
+/* A NULL-terminated copy of an array of strings, or NULL with an exception pending. */
+static char **strings_of(napi_env env, napi_value array) {
+  uint32_t count;
+  if (napi_get_array_length(env, array, &count) != napi_ok) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "expected an array of strings");
+    return NULL;
+  }
+  char **list = calloc((size_t)count + 1, sizeof(char *));
+  if (!list) {
+    throw_errno(env, ENOMEM);
+    return NULL;
+  }
+  for (uint32_t i = 0; i < count; i++) {
+    napi_value item;
+    if (napi_get_element(env, array, i, &item) != napi_ok || !(list[i] = string_of(env, item))) {
+      bool pending = false;
+      napi_is_exception_pending(env, &pending);
+      if (!pending) napi_throw_error(env, "ERR_NAPI", "cannot read an array element");
+      free_strings(list);
+      return NULL;
+    }
+  }
+  return list;
+}
+
+static void close_all(const int *fds, int count) {
+  for (int i = 0; i < count; i++)
+    if (fds[i] >= 0) close(fds[i]);
+}
+
+/* Sets up the file actions and attributes and spawns; returns 0 or an errno. */
+static int spawn_with(pid_t *pid, const char *file, const char *cwd, char **argv, char **envp, int in, int out, int err) {
   posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_adddup2(&actions, in[0], 0);
-  posix_spawn_file_actions_adddup2(&actions, out[1], 1);
-  posix_spawn_file_actions_adddup2(&actions, err[1], 2);
-  posix_spawn_file_actions_addchdir_np(&actions, cwd);
   posix_spawnattr_t attributes;
-  posix_spawnattr_init(&attributes);
+  int failed = posix_spawn_file_actions_init(&actions);
+  if (failed) return failed;
+  failed = posix_spawnattr_init(&attributes);
+  if (failed) {
+    posix_spawn_file_actions_destroy(&actions);
+    return failed;
+  }
   sigset_t none, all;
   sigemptyset(&none);
   sigfillset(&all);
-  posix_spawnattr_setsigmask(&attributes, &none);
-  posix_spawnattr_setsigdefault(&attributes, &all);
-  posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-
-  pid_t pid;
-  int failed = posix_spawn(&pid, file, &actions, &attributes, argv, envp);
+  if (!failed) failed = posix_spawn_file_actions_adddup2(&actions, in, 0);
+  if (!failed) failed = posix_spawn_file_actions_adddup2(&actions, out, 1);
+  if (!failed) failed = posix_spawn_file_actions_adddup2(&actions, err, 2);
+  if (!failed) failed = posix_spawn_file_actions_addclosefrom_np(&actions, 3);
+  if (!failed) failed = posix_spawn_file_actions_addchdir_np(&actions, cwd);
+  if (!failed) failed = posix_spawnattr_setsigmask(&attributes, &none);
+  if (!failed) failed = posix_spawnattr_setsigdefault(&attributes, &all);
+  if (!failed) failed = posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  if (!failed) failed = posix_spawn(pid, file, &actions, &attributes, argv, envp);
   posix_spawn_file_actions_destroy(&actions);
   posix_spawnattr_destroy(&attributes);
-  close(in[0]);
-  close(out[1]);
-  close(err[1]);
+  return failed;
+}
+
+static napi_value Spawn(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value args[4];
+  CHECK(env, napi_get_cb_info(env, info, &argc, args, NULL, NULL));
+  if (argc < 4) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "spawn(file, argv, envp, cwd)");
+    return NULL;
+  }
+
+  char *file = string_of(env, args[0]);
+  char *cwd = file ? string_of(env, args[3]) : NULL;
+  char **argv = cwd ? strings_of(env, args[1]) : NULL;
+  char **envp = argv ? strings_of(env, args[2]) : NULL;
+  if (!envp) {
+    free(file);
+    free(cwd);
+    free_strings(argv);
+    return NULL;
+  }
+
+  // Socket pairs, as libuv gives child_process's children: the process sees the same stdio.
+  int in[2] = {-1, -1}, out[2] = {-1, -1}, err[2] = {-1, -1};
+  int failed = 0;
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, in) || socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, out) ||
+      socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, err))
+    failed = errno;
+  pid_t pid = 0;
+  if (!failed) failed = spawn_with(&pid, file, cwd, argv, envp, in[0], out[1], err[1]);
   free(file);
   free(cwd);
   free_strings(argv);
   free_strings(envp);
+  int child_ends[3] = {in[0], out[1], err[1]};
+  close_all(child_ends, 3);
   if (failed) {
-    close(in[1]);
-    close(out[0]);
-    close(err[0]);
+    int ours[3] = {in[1], out[0], err[0]};
+    close_all(ours, 3);
     return throw_errno(env, failed);
   }
+
   napi_value result;
-  napi_create_array_with_length(env, 4, &result);
   int values[4] = {pid, in[1], out[0], err[0]};
+  // The process runs from here on: the fds are handed over even if the array cannot be made.
+  if (napi_create_array_with_length(env, 4, &result) != napi_ok) {
+    int ours[3] = {in[1], out[0], err[0]};
+    close_all(ours, 3);
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    napi_throw_error(env, "ERR_NAPI", "cannot return the started process");
+    return NULL;
+  }
   for (uint32_t i = 0; i < 4; i++) {
     napi_value number;
-    napi_create_int32(env, values[i], &number);
-    napi_set_element(env, result, i, number);
+    if (napi_create_int32(env, values[i], &number) != napi_ok || napi_set_element(env, result, i, number) != napi_ok) {
+      int ours[3] = {in[1], out[0], err[0]};
+      close_all(ours, 3);
+      kill(pid, SIGKILL);
+      waitpid(pid, NULL, 0);
+      napi_throw_error(env, "ERR_NAPI", "cannot return the started process");
+      return NULL;
+    }
   }
   return result;
 }
@@ -116,34 +203,50 @@ static napi_value Spawn(napi_env env, napi_callback_info info) {
 static napi_value Reap(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value args[1];
-  napi_get_cb_info(env, info, &argc, args, NULL, NULL);
+  CHECK(env, napi_get_cb_info(env, info, &argc, args, NULL, NULL));
   int32_t pid;
-  napi_get_value_int32(env, args[0], &pid);
-  int status;
+  if (argc < 1 || napi_get_value_int32(env, args[0], &pid) != napi_ok || pid <= 0) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "reap(pid) takes a positive pid");
+    return NULL;
+  }
+  int status = 0;
   pid_t reaped;
   do reaped = waitpid(pid, &status, WNOHANG);
   while (reaped < 0 && errno == EINTR);
   napi_value result, code, signal;
   if (reaped == 0) {
-    napi_get_null(env, &result);
+    CHECK(env, napi_get_null(env, &result));
     return result;
   }
   // Gone without a status (reaped elsewhere): reported as exited with neither.
-  if (reaped > 0 && WIFEXITED(status)) napi_create_int32(env, WEXITSTATUS(status), &code);
-  else napi_get_null(env, &code);
-  if (reaped > 0 && WIFSIGNALED(status)) napi_create_int32(env, WTERMSIG(status), &signal);
-  else napi_get_null(env, &signal);
-  napi_create_array_with_length(env, 2, &result);
-  napi_set_element(env, result, 0, code);
-  napi_set_element(env, result, 1, signal);
+  if (reaped > 0 && WIFEXITED(status)) CHECK(env, napi_create_int32(env, WEXITSTATUS(status), &code));
+  else CHECK(env, napi_get_null(env, &code));
+  if (reaped > 0 && WIFSIGNALED(status)) CHECK(env, napi_create_int32(env, WTERMSIG(status), &signal));
+  else CHECK(env, napi_get_null(env, &signal));
+  CHECK(env, napi_create_array_with_length(env, 2, &result));
+  CHECK(env, napi_set_element(env, result, 0, code));
+  CHECK(env, napi_set_element(env, result, 1, signal));
   return result;
 }
 
-NAPI_MODULE_INIT() {
+static napi_value Subreaper(napi_env env, napi_callback_info info) {
+  (void)info;
+  if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0) return throw_errno(env, errno);
+  napi_value result;
+  CHECK(env, napi_get_boolean(env, true, &result));
+  return result;
+}
+
+static napi_value export_function(napi_env env, napi_value exports, const char *name, napi_callback callback) {
   napi_value function;
-  napi_create_function(env, "spawn", NAPI_AUTO_LENGTH, Spawn, NULL, &function);
-  napi_set_named_property(env, exports, "spawn", function);
-  napi_create_function(env, "reap", NAPI_AUTO_LENGTH, Reap, NULL, &function);
-  napi_set_named_property(env, exports, "reap", function);
+  CHECK(env, napi_create_function(env, name, NAPI_AUTO_LENGTH, callback, NULL, &function));
+  CHECK(env, napi_set_named_property(env, exports, name, function));
+  return exports;
+}
+
+NAPI_MODULE_INIT() {
+  if (!export_function(env, exports, "spawn", Spawn)) return NULL;
+  if (!export_function(env, exports, "reap", Reap)) return NULL;
+  if (!export_function(env, exports, "subreaper", Subreaper)) return NULL;
   return exports;
 }
