@@ -1,12 +1,13 @@
 import { ADMIN_TOKEN_FILE_VARIABLE, ADMIN_TOKEN_VARIABLE } from '../config/admin-token';
 import { eraseFromEnviron } from '../functions/environ-block';
-import { ancestorsShowing } from '../functions/secret-exposure';
+import { ancestorsShowing, ptraceRestricted } from '../functions/secret-exposure';
+import { makeUndumpable } from '../functions/undumpable';
 
 /**
  * Keeps the admin token from functions, which run as alyx's user: the variables leave
- * process.env and alyx's /proc/<pid>/environ. Call it once the configuration holds the token,
- * before any process starts. Returns each way the token can still be read by a function, as a
- * sentence that says what to do.
+ * process.env and alyx's /proc/<pid>/environ, and alyx becomes undumpable where the addon is
+ * built. Call it once the configuration holds the token, before any process starts. Returns
+ * each way the token can still be read by a function, as a sentence that says what to do.
  */
 export function guardAdminToken(token: string | null): string[] {
   const erased = eraseFromEnviron([ADMIN_TOKEN_VARIABLE, ADMIN_TOKEN_FILE_VARIABLE]);
@@ -14,14 +15,18 @@ export function guardAdminToken(token: string | null): string[] {
   if (process.getuid?.() === 0) {
     return ['alyx runs as root, and so do its functions: they can read anything, the token included; run alyx as a non-root user (docs/security.md)'];
   }
+  const undumpable = makeUndumpable();
   const exposures: string[] = [];
-  if (!erased) {
+  if (!erased && !undumpable) {
     exposures.push(`alyx's own environment (/proc/${process.pid}/environ) still shows ${ADMIN_TOKEN_VARIABLE}: pass the token in a file named by ${ADMIN_TOKEN_FILE_VARIABLE} instead`);
   }
   for (const ancestor of ancestorsShowing(ADMIN_TOKEN_VARIABLE, token)) {
     exposures.push(
       `process ${ancestor.pid} (${ancestor.name}), which started alyx, shows the token in its environment or command line: pass it in a file named by ${ADMIN_TOKEN_FILE_VARIABLE}, or have that process exec alyx`,
     );
+  }
+  if (!undumpable && !ptraceRestricted()) {
+    exposures.push(`functions can read alyx's memory (/proc/${process.pid}/mem): build alyx where a C compiler is, so that its addon can prevent that`);
   }
   return exposures;
 }

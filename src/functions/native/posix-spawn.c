@@ -13,6 +13,7 @@
  *   reap(pid) -> [exit code or null, signal number or null], or null while it runs
  *   subreaper() -> true once this process is a child subreaper: descendants orphaned by their
  *     parent's exit become its children instead of init's, so they can still be found and ended
+ *   undumpable() -> true once this process is not dumpable: see Undumpable below
  *
  * Built by native/build.ts after the TypeScript, where a C compiler and node's headers are.
  */
@@ -237,6 +238,20 @@ static napi_value Subreaper(napi_env env, napi_callback_info info) {
   return result;
 }
 
+/*
+ * undumpable() -> true once this process is not dumpable (PR_SET_DUMPABLE 0): its /proc/<pid>
+ * environ, mem and fd become readable by root only (its own environ and mem included) and
+ * processes of the same user cannot ptrace it, so a function cannot read alyx's secrets. What
+ * it starts is dumpable again after exec.
+ */
+static napi_value Undumpable(napi_env env, napi_callback_info info) {
+  (void)info;
+  if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) return throw_errno(env, errno);
+  napi_value result;
+  CHECK(env, napi_get_boolean(env, true, &result));
+  return result;
+}
+
 static napi_value export_function(napi_env env, napi_value exports, const char *name, napi_callback callback) {
   napi_value function;
   CHECK(env, napi_create_function(env, name, NAPI_AUTO_LENGTH, callback, NULL, &function));
@@ -248,5 +263,6 @@ NAPI_MODULE_INIT() {
   if (!export_function(env, exports, "spawn", Spawn)) return NULL;
   if (!export_function(env, exports, "reap", Reap)) return NULL;
   if (!export_function(env, exports, "subreaper", Subreaper)) return NULL;
+  if (!export_function(env, exports, "undumpable", Undumpable)) return NULL;
   return exports;
 }
