@@ -40,6 +40,7 @@ function buildProgram(): Command {
   serverOptions(program.command('dev').description('serve the functions from source, with a file watcher'))
     .option('--no-watch', 'do not watch files')
     .action(async (_options, command: Command) => {
+      await prepareToRunFunctions();
       const { serveCommand } = await import('./commands/serve');
       await serveCommand(command.optsWithGlobals(), 'development');
     });
@@ -47,6 +48,7 @@ function buildProgram(): Command {
   serverOptions(program.command('serve').description('serve the functions: production unless dev.enabled'))
     .option('--strict', 'exit 1 at startup if any function is not ready')
     .action(async (_options, command: Command) => {
+      await prepareToRunFunctions();
       const { serveCommand } = await import('./commands/serve');
       await serveCommand(command.optsWithGlobals());
     });
@@ -72,6 +74,7 @@ function buildProgram(): Command {
         .option('-d, --data <json>', 'input: a JSON object, @file, or - for standard input'),
     ),
   ).action(async (name: string, _options, command: Command) => {
+    await prepareToRunFunctions();
     const { invokeCommand } = await import('./commands/invoke');
     await invokeCommand(name, command.optsWithGlobals());
   });
@@ -98,6 +101,12 @@ function buildProgram(): Command {
   });
 
   return program;
+}
+
+/** For the commands that run functions: see functions/hosting.ts. */
+async function prepareToRunFunctions(): Promise<void> {
+  const { prepareToRunFunctions: prepare } = await import('../functions/hosting');
+  prepare();
 }
 
 /** Runs the CLI. Sets process.exitCode rather than exiting, so logs flush. */

@@ -1,8 +1,6 @@
 import type { Logger } from '../logger';
 import type { FunctionProcess } from './native-process';
-import { killGroup } from './process-group';
-import { spawnFunctionProcess, type SpawnSpec } from './runner';
-import { watchdog } from './watchdog';
+import { endFunctionProcess, spawnFunctionProcess, type SpawnSpec } from './runner';
 
 /**
  * Warm processes: a function's process started ahead of its invocation, blocked reading stdin.
@@ -281,9 +279,8 @@ class FunctionPool {
     child.stdout?.destroy();
     child.stderr?.destroy();
     child.stdin?.destroy();
-    if (child.pid !== undefined) {
-      await killGroup(child.pid);
-      watchdog.release(child.pid);
-    }
+    // Whatever it started while it waited (a helper in its own session, with its own
+    // environment) goes with it, as with an invocation's end.
+    await endFunctionProcess(child);
   }
 }

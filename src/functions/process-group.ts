@@ -34,6 +34,7 @@ export function residentBytes(processes: readonly ProcessInfo[]): number {
 /** One live process as /proc/<pid>/stat shows it. */
 export interface ProcessInfo {
   readonly pid: number;
+  readonly ppid: number;
   readonly pgid: number;
   readonly sid: number;
   /** Clock ticks after boot; a descendant never starts before its ancestor. */
@@ -138,7 +139,7 @@ export function readProcess(pid: number): ProcessInfo | null {
     // Fields from the 3rd (state) on; the command name before them may hold spaces and parentheses.
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     if (fields[0] === 'Z') return null;
-    return { pid, pgid: Number(fields[2]), sid: Number(fields[3]), startTicks: Number(fields[19]), residentPages: Number(fields[21]) };
+    return { pid, ppid: Number(fields[1]), pgid: Number(fields[2]), sid: Number(fields[3]), startTicks: Number(fields[19]), residentPages: Number(fields[21]) };
   } catch {
     return null; // the process ended while we looked
   }

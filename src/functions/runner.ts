@@ -2,7 +2,10 @@ import { spawn, type SpawnOptions } from 'node:child_process';
 import crossSpawn from 'cross-spawn';
 import { AlyxError, ExecutionError, MemoryLimitExceededError, OutputTooLargeError, TimeoutError } from '../errors';
 import type { Logger } from '../logger';
-import { endEscaped, endUnsure, findLeftovers, invocationProcesses, INVOCATION_VARIABLE, newInvocationTag, type Invocation, type Leftovers } from './leftovers';
+import { endEscaped, endUnsure, endWholeTree, findLeftovers, invocationProcesses, INVOCATION_VARIABLE, newInvocationTag, type Invocation, type Leftovers } from './leftovers';
+import { finishInvocation, registerInvocation, stdioLinks } from './invocations';
+import { forgetTree, killAdoptedOrphans } from './orphans';
+import { isSubreaper } from './subreaper';
 import { heapWasExhausted, withHeapCap } from './heap-cap';
 import { parseStdout, type FunctionResponse, type ParsedStdout } from './protocol';
 import { logStdoutLines, StderrLog } from './function-output';
@@ -50,9 +53,12 @@ const runningGroups = new Map<number, Invocation>();
  */
 export function killAllRunningGroups(): number {
   for (const [pgid, invocation] of runningGroups) {
+    // Looked at first: the main process's tree is whole only while it runs.
+    const escapedGroups = findLeftovers(invocation).escapedGroups;
     signalGroup(pgid, 'SIGKILL');
-    for (const escaped of findLeftovers(invocation).escapedGroups) signalGroup(escaped, 'SIGKILL');
+    for (const escaped of escapedGroups) signalGroup(escaped, 'SIGKILL');
   }
+  if (isSubreaper()) killAdoptedOrphans();
   return runningGroups.size;
 }
 process.on('exit', killAllRunningGroups);
@@ -77,10 +83,31 @@ export function spawnFunctionProcess(spec: SpawnSpec, ahead = false): FunctionPr
   const env = { ...withHeapCap(spec.env, spec.memoryLimitBytes ?? 0), ...(ahead ? spec.warmEnv : undefined), [INVOCATION_VARIABLE]: tag };
   const child = startNativeProcess(spec.command, spec.args, spec.cwd, env) ?? spawnWithNode(spec, env);
   if (child.pid !== undefined) {
-    startedProcesses.set(child, { pid: child.pid, startTicks: ticksSinceBoot(startedAt), tag });
+    const invocation: Invocation = { pid: child.pid, startTicks: ticksSinceBoot(startedAt), tag, stdio: stdioLinks(child.pid) };
+    startedProcesses.set(child, invocation);
+    registerInvocation(invocation);
     watchdog.watch(child.pid);
   }
   return child;
+}
+
+/**
+ * Ends a function process that has not been given a request (a warm one), and everything it
+ * started wherever that went, as an invocation's end does.
+ */
+export async function endFunctionProcess(child: FunctionProcess): Promise<void> {
+  if (child.pid === undefined) return;
+  const invocation = startedProcesses.get(child);
+  if (invocation) await endWholeTree(invocation);
+  else await killGroup(child.pid);
+  released(child.pid, invocation);
+}
+
+/** What alyx kept about a function process that is ended, with all it left. */
+function released(pid: number, invocation: Invocation | undefined): void {
+  watchdog.release(pid);
+  finishInvocation(pid);
+  if (invocation) forgetTree(invocation);
 }
 
 function spawnWithNode(spec: SpawnSpec, env: Record<string, string>): FunctionProcess {
@@ -195,7 +222,7 @@ export function runProcess(spec: RunSpec, started?: FunctionProcess): Promise<Ru
       await Promise.all(kills);
       if (child.pid !== undefined) {
         runningGroups.delete(child.pid);
-        watchdog.release(child.pid);
+        released(child.pid, invocation ?? undefined);
       }
       // Without a response, a node function stopped by its heap limit (see heap-cap) hit the memory cap.
       if (!answered) {

@@ -6,6 +6,7 @@ import { processStartWay } from '../functions/native-process';
 import { ProcessPool } from '../functions/pool';
 import { diffSnapshots, FunctionRegistry, loadSnapshot, type FunctionSnapshot } from '../functions/registry';
 import { killAllRunningGroups } from '../functions/runner';
+import { isSubreaper, reportOrphansTo } from '../functions/subreaper';
 import { startDevLoop } from '../dev/dev-loop';
 import type { Logger } from '../logger';
 import { createHttpServer } from './app';
@@ -74,7 +75,8 @@ export async function runServer(options: RunServerOptions): Promise<void> {
   const server = createHttpServer(context);
   const url = await listen(server, config);
   invoker.useBaseUrl(url);
-  logger.info({ url, mode: config.mode, process_start: processStartWay() }, `alyx ${config.mode === 'development' ? 'dev' : 'serve'} listening on ${url}`);
+  reportOrphansTo(logger);
+  logger.info({ url, mode: config.mode, process_start: processStartWay(), subreaper: isSubreaper() }, `alyx ${config.mode === 'development' ? 'dev' : 'serve'} listening on ${url}`);
   reportFunctions(logger, config, functions, url);
 
   return new Promise<void>((resolve) => {

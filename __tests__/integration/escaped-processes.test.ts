@@ -1,0 +1,200 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { processStartWay } from '../../src/functions/native-process';
+import { cleanEnv } from '../helpers/cli';
+import { isAlive, readPidFile, waitFor } from '../helpers/processes';
+import { executable, makeProject, removeProject, type FixtureTree } from '../helpers/project';
+import { request, startServer, stopAllServers, type RunningServer } from '../helpers/server';
+import { hasCommand, warnSkip } from '../helpers/tools';
+
+/**
+ * Processes that leave a function's process group and drop its environment (so neither the
+ * group nor the tag finds them): alyx, a subreaper, finds them by their parent pids and ends
+ * them with the invocation, with a warm process's drain, and with alyx itself.
+ */
+
+/**
+ * A prebuilt executable shell function, with its manifest. `settled <pid>` waits until that
+ * process leads its own session and has an empty environment, so the main process does not
+ * exit while it is still in the group (where the group's end would catch it anyway).
+ */
+const script = (name: string, body: string, manifest = ''): FixtureTree => ({
+  [`functions/${name}/manifest.yaml`]: `runtime: binary\nbuild:\n  output: run.sh\n${manifest}`,
+  [`functions/${name}/run.sh`]: executable(`#!/bin/sh
+cd ../..
+cat > /dev/null
+settled() {
+  n=0
+  while [ $n -lt 20000 ]; do
+    n=$((n + 1))
+    sid=$(sed 's/.*) //' /proc/$1/stat 2>/dev/null | cut -d' ' -f4)
+    [ "$sid" = "$1" ] && [ -z "$(tr -d '\\0' < /proc/$1/environ 2>/dev/null)" ] && return 0
+  done
+}
+${body}
+`),
+});
+const RESPOND = `echo '{"success": true, "output": {}}'`;
+const QUIET = '</dev/null >/dev/null 2>&1';
+const HOG = `require('fs').writeFileSync('hog.pid', String(process.pid)); const hold = Buffer.alloc(200 * 1024 * 1024, 1); setInterval(() => hold[0]++, 1000);`;
+
+/** At its start, before it reads its request, leaves a `sleep` in a new session with an empty environment. */
+const NODE_HELPER = `
+const { spawn } = require('node:child_process');
+const fs = require('node:fs');
+const helper = spawn('/bin/sleep', ['300'], { detached: true, stdio: 'ignore', env: {} });
+helper.unref();
+fs.appendFileSync('../../helpers.log', helper.pid + '\\n');
+let data = '';
+process.stdin.on('data', (chunk) => (data += chunk));
+process.stdin.on('end', () => console.log(JSON.stringify({ success: true, output: { pid: process.pid } })));
+`;
+/** The same in python: one helper that keeps the environment, one that replaces it. */
+const PYTHON_HELPER = `
+import json, subprocess, sys
+kept = subprocess.Popen(['sleep', '300'], start_new_session=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+replaced = subprocess.Popen(['/bin/sleep', '301'], env={'HELPER': '1'}, start_new_session=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+with open('../../helpers.log', 'a') as log:
+    log.write(f'{kept.pid}\\n{replaced.pid}\\n')
+json.load(sys.stdin)
+print(json.dumps({'success': True, 'output': {}}))
+`;
+
+const functions: FixtureTree = {
+  ...script('holds-stdout', `setsid env -i /bin/sleep 300 &\necho $! > held.pid\nsettled $!\n${RESPOND}`),
+  ...script('orphan', `( setsid env -i /bin/sleep 300 ${QUIET} & echo $! > orphan.pid; settled $! )\n${RESPOND}`, 'pool: 0\n'),
+  ...script('escaped-hog', `setsid env -i ${process.execPath} -e "${HOG}" ${QUIET} &\nwait`, 'memory: 64mb\ntimeout: 20s\n'),
+  ...script(
+    'hangs',
+    `setsid env -i /bin/sleep 300 ${QUIET} &\necho $! > tree.pid\n( setsid env -i /bin/sleep 301 ${QUIET} & echo $! > adopted.pid; settled $! )\necho $$ > main.pid\nsleep 60`,
+    'timeout: 60s\n',
+  ),
+  'functions/node-helper/index.js': NODE_HELPER,
+  'functions/python-helper/index.py': PYTHON_HELPER,
+};
+
+const onLinux = process.platform === 'linux';
+if (!onLinux) warnSkip('finding what a function leaves behind by parent pid', 'Linux');
+const hasAddon = processStartWay() === 'posix_spawn';
+if (onLinux && !hasAddon) warnSkip('alyx as a subreaper (the posix_spawn addon)', 'the built addon (cc and node headers)');
+const linuxWithAddon = onLinux && hasAddon ? describe : describe.skip;
+const hasPython = hasCommand('python3');
+if (!hasPython) warnSkip('a python warm process that starts helpers', 'python3');
+
+let root: string;
+const pids: number[] = [];
+/** A pid a function wrote to a file in the project, remembered so that afterEach can end it whatever happens. */
+const pidFrom = async (file: string): Promise<number> => {
+  const pid = await readPidFile(path.join(root, file), 10_000);
+  pids.push(pid);
+  return pid;
+};
+const helperPids = (): number[] => {
+  try {
+    const found = fs.readFileSync(path.join(root, 'helpers.log'), 'utf8').split('\n').filter(Boolean).map(Number);
+    for (const pid of found) if (!pids.includes(pid)) pids.push(pid);
+    return found;
+  } catch {
+    return [];
+  }
+};
+
+beforeEach(() => {
+  root = makeProject(functions);
+});
+afterEach(async () => {
+  await stopAllServers();
+  helperPids();
+  for (const pid of pids.splice(0)) {
+    try {
+      if (isAlive(pid)) process.kill(pid, 'SIGKILL');
+    } catch {
+      // gone
+    }
+  }
+  removeProject(root);
+});
+
+const serve = (env: NodeJS.ProcessEnv = {}, args: string[] = []): Promise<RunningServer> => startServer(['serve', '-C', root, ...args], { env: cleanEnv(env) });
+const call = (server: RunningServer, name: string) => request(`${server.url}/api/functions/${name}`, { method: 'POST', body: '{}' });
+
+describe.each([
+  ['posix_spawn', {}],
+  ["node's spawn", { ALYX_POSIX_SPAWN: '0' }],
+])('processes that leave the group and drop the environment, started with %s', (_way, env) => {
+  linuxWithAddon('at the end of an invocation', () => {
+    it('answers without waiting for an escaped process that holds stdout, and ends it', async () => {
+      const server = await serve(env);
+      const started = Date.now();
+      const response = await call(server, 'holds-stdout');
+      const elapsed = Date.now() - started;
+      expect(response.status).toBe(200);
+      expect(response.body.success).toBe(true);
+      // stdout stays open for 2 s after the main process exits when alyx does not end its holder.
+      expect(elapsed).toBeLessThan(1000);
+      const held = await pidFrom('held.pid');
+      expect(await waitFor(() => !isAlive(held), 5000)).toBe(true);
+    });
+
+    it('ends an orphan that holds none of its stdio, once the invocation has ended', async () => {
+      const server = await serve(env);
+      const response = await call(server, 'orphan');
+      expect(response.status).toBe(200);
+      const orphan = await pidFrom('orphan.pid');
+      expect(await waitFor(() => !isAlive(orphan), 5000)).toBe(true);
+    });
+
+    it('counts an escaped process toward the memory cap, and ends it', async () => {
+      const server = await serve(env);
+      const response = await call(server, 'escaped-hog');
+      expect(response.status).toBe(502);
+      expect(response.body.error.code).toBe('MEMORY_LIMIT_EXCEEDED');
+      const hog = await pidFrom('hog.pid');
+      expect(await waitFor(() => !isAlive(hog), 5000)).toBe(true);
+    });
+  });
+
+  linuxWithAddon('when alyx is killed with SIGKILL', () => {
+    it('leaves none of them running: neither in the tree nor orphaned', async () => {
+      const server = await serve(env, ['--log-level', 'debug']);
+      const pending = call(server, 'hangs').catch(() => null);
+      const [main, inTree, adopted] = [await pidFrom('main.pid'), await pidFrom('tree.pid'), await pidFrom('adopted.pid')];
+      // alyx lists an adopted orphan with its watchdog as soon as it sees it.
+      await server.waitForLog((line) => line.pid === adopted && String(line.msg).includes('ended with alyx'));
+      expect([isAlive(main), isAlive(inTree), isAlive(adopted)]).toEqual([true, true, true]);
+      server.child.kill('SIGKILL');
+      await server.exited();
+      expect(await waitFor(() => !isAlive(main) && !isAlive(inTree) && !isAlive(adopted), 5000)).toBe(true);
+      await pending;
+    });
+  });
+
+  describe("a warm process's helpers", () => {
+    const drains = async (server: RunningServer, name: string): Promise<void> => {
+      expect((await call(server, name)).status).toBe(200);
+      // The cold invocation's helpers went with it; the warm process that replaced it has its own.
+      const perProcess = name === 'python-helper' ? 2 : 1;
+      expect(await waitFor(() => helperPids().length >= 2 * perProcess, 10_000)).toBe(true);
+      const [cold, warm] = [helperPids().slice(0, perProcess), helperPids().slice(perProcess, 2 * perProcess)];
+      // Orphaned as the invocation's main process exits: found only where alyx adopts orphans.
+      if (hasAddon) expect(await waitFor(() => cold.every((pid) => !isAlive(pid)), 5000)).toBe(true);
+      expect(warm.every((pid) => isAlive(pid))).toBe(true);
+
+      server.child.kill('SIGHUP');
+      expect(await waitFor(() => warm.every((pid) => !isAlive(pid)), 5000)).toBe(true);
+
+      expect((await call(server, name)).status).toBe(200);
+      expect(await server.stop('SIGTERM')).toEqual({ code: 0, signal: null });
+      const all = helperPids();
+      expect(await waitFor(() => all.every((pid) => !isAlive(pid)), 5000)).toBe(true);
+    };
+
+    (onLinux ? it : it.skip)('are ended with it on SIGHUP and SIGTERM (node, new session, empty environment)', async () => {
+      await drains(await serve(env), 'node-helper');
+    });
+
+    (onLinux && hasPython ? it : it.skip)('are ended with it on SIGHUP and SIGTERM (python Popen with start_new_session, with and without env)', async () => {
+      await drains(await serve(env), 'python-helper');
+    });
+  });
+});
