@@ -56,6 +56,8 @@ export interface StartOptions {
    */
   command?: string;
   cwd?: string;
+  /** alyx's fds from 3 on: an fd of the test's it inherits there (without close-on-exec), or 'ignore'. */
+  extraStdio?: Array<number | 'ignore'>;
 }
 
 /**
@@ -69,7 +71,7 @@ export function startServer(args: string[], options: StartOptions = {}): Promise
   const child = spawn(program, argv, {
     cwd: options.cwd ?? REPO_ROOT,
     env: options.env ?? cleanEnv(),
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: ['ignore', 'pipe', 'pipe', ...(options.extraStdio ?? [])],
     detached: options.command !== undefined,
   });
   started.add(child);

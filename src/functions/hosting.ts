@@ -1,9 +1,12 @@
+import { closeInheritedFds } from './inherited-fds';
 import { installSubreaper } from './subreaper';
 
 /**
- * What alyx does once, before it starts any function process: what a function leaves behind
- * becomes alyx's to find and end (see docs/processes.md).
+ * What alyx does once, before it starts any function process: no fd it inherited reaches a
+ * function, and what a function leaves behind becomes alyx's to find and end (see
+ * docs/processes.md).
  */
 export function prepareToRunFunctions(): void {
+  closeInheritedFds();
   installSubreaper();
 }
