@@ -6,7 +6,7 @@ import { makeProject, removeProject } from '../helpers/project';
 import { request, startServer, stopAllServers, type RunningServer } from '../helpers/server';
 import { warnSkip } from '../helpers/tools';
 
-/** What a function's process is given besides its request: fds 0-2 only. */
+/** What a function's process is given besides its request: fds 0-2 only, and an environment that arrives whole or not at all. */
 
 const FDS = nodeFunction(`
 const fs = require('node:fs');
@@ -16,6 +16,7 @@ for (const fd of fs.readdirSync('/proc/self/fd')) {
 }
 console.log(JSON.stringify({ success: true, output: { fds } }));
 `);
+const ENV = nodeFunction(`console.log(JSON.stringify({ success: true, output: { value: process.env.BAD_VALUE ?? null } }));`);
 
 const onLinux = process.platform === 'linux';
 if (!onLinux) warnSkip("the fds a function's process is given", 'Linux (/proc/self/fd)');
@@ -25,6 +26,9 @@ const opened: number[] = [];
 beforeEach(() => {
   root = makeProject({
     'functions/fds/index.js': FDS,
+    'functions/nul/index.js': ENV,
+    // YAML's "\0" is a NUL byte: no process environment can carry it.
+    'functions/nul/manifest.yaml': 'env:\n  BAD_VALUE: "before\\0after"\n',
   });
 });
 afterEach(async () => {
@@ -55,5 +59,17 @@ describe.each([
       expect(Object.values(fds)).not.toContain(marker);
       expect(Object.keys(fds)).toEqual(expect.arrayContaining(['0', '1', '2']));
     }
+  });
+
+  it('an environment value holding a NUL byte is refused with EXECUTION_ERROR naming the variable, never cut short', async () => {
+    const server = await serve(env);
+    for (const attempt of [0, 1]) {
+      const response = await call(server, 'nul');
+      expect({ attempt, status: response.status, code: response.body.error?.code }).toEqual({ attempt, status: 502, code: 'EXECUTION_ERROR' });
+      expect(response.body.error.message).toContain('BAD_VALUE');
+      expect(response.body.error.message).toContain('NUL byte');
+      expect(response.body.error.message).not.toMatch(/\n\s+at /);
+    }
+    expect(server.logs().some((line) => typeof line.stack === 'string' || String(line.err ?? '').includes(' at '))).toBe(false);
   });
 });

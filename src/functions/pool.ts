@@ -1,3 +1,4 @@
+import { AlyxError } from '../errors';
 import type { Logger } from '../logger';
 import type { FunctionProcess } from './native-process';
 import { endFunctionProcess, spawnFunctionProcess, type SpawnSpec } from './runner';
@@ -223,7 +224,8 @@ class FunctionPool {
     try {
       child = spawnFunctionProcess(this.#spec(), true);
     } catch (error) {
-      this.#discarded(null, `it could not be started (${(error as NodeJS.ErrnoException).code ?? String(error)})`);
+      const why = error instanceof AlyxError ? error.message : ((error as NodeJS.ErrnoException).code ?? String(error));
+      this.#discarded(null, `it could not be started (${why})`);
       return;
     }
     if (child.pid === undefined) {

@@ -5,6 +5,7 @@ import type { Logger } from '../logger';
 import { endEscaped, endUnsure, endWholeTree, findLeftovers, invocationProcesses, INVOCATION_VARIABLE, newInvocationTag, type Invocation, type Leftovers } from './leftovers';
 import { finishInvocation, registerInvocation, stdioLinks } from './invocations';
 import { forgetTree, killAdoptedOrphans } from './orphans';
+import { refuseUnspawnable } from './spawn-input';
 import { isSubreaper } from './subreaper';
 import { heapWasExhausted, withHeapCap } from './heap-cap';
 import { parseStdout, type FunctionResponse, type ParsedStdout } from './protocol';
@@ -75,12 +76,14 @@ const DRAIN_AFTER_EXIT_MS = 2000;
  * search or shebang parsing is needed per invocation (cross-spawn only adds those on Windows).
  * Its group is listed with the watchdog until whoever owns it has ended it. `ahead`: started
  * before its request exists (a warm pool's), which adds `spec.warmEnv`.
- * Throws when posix_spawn cannot start the program; node's spawn reports that as 'error'.
+ * Throws when posix_spawn cannot start the program (node's spawn reports that as 'error'), and
+ * an ExecutionError for an environment no process can be given (see spawn-input).
  */
 export function spawnFunctionProcess(spec: SpawnSpec, ahead = false): FunctionProcess {
   const tag = newInvocationTag();
   const startedAt = performance.now();
   const env = { ...withHeapCap(spec.env, spec.memoryLimitBytes ?? 0), ...(ahead ? spec.warmEnv : undefined), [INVOCATION_VARIABLE]: tag };
+  refuseUnspawnable(spec.command, spec.args, env);
   const child = startNativeProcess(spec.command, spec.args, spec.cwd, env) ?? spawnWithNode(spec, env);
   if (child.pid !== undefined) {
     const invocation: Invocation = { pid: child.pid, startTicks: ticksSinceBoot(startedAt), tag, stdio: stdioLinks(child.pid) };
@@ -158,7 +161,7 @@ export function runProcess(spec: RunSpec, started?: FunctionProcess): Promise<Ru
     try {
       child = started ?? spawnFunctionProcess(spec);
     } catch (error) {
-      resolve({ ok: false, error: startError(spec.command, error), stderrTail: '' });
+      resolve({ ok: false, error: error instanceof AlyxError ? error : startError(spec.command, error), stderrTail: '' });
       markFinished();
       return;
     }
