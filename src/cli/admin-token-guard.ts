@@ -20,6 +20,11 @@ export function guardAdminToken(token: string | null): string[] {
   if (!erased && !undumpable) {
     exposures.push(`alyx's own environment (/proc/${process.pid}/environ) still shows ${ADMIN_TOKEN_VARIABLE}: pass the token in a file named by ${ADMIN_TOKEN_FILE_VARIABLE} instead`);
   }
+  for (const [name, value] of Object.entries(process.env)) {
+    if (value === token && !name.startsWith('ALYX_')) {
+      exposures.push(`the variable ${name} holds the token too, and functions inherit alyx's environment (except ALYX_*): remove it from alyx's environment`);
+    }
+  }
   for (const ancestor of ancestorsShowing(ADMIN_TOKEN_VARIABLE, token)) {
     exposures.push(
       `process ${ancestor.pid} (${ancestor.name}), which started alyx, shows the token in its environment or command line: pass it in a file named by ${ADMIN_TOKEN_FILE_VARIABLE}, or have that process exec alyx`,

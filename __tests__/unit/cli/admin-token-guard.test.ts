@@ -61,6 +61,16 @@ describe('how a function could still read the admin token', () => {
     expect(guardAdminToken('t0ken-of-admin')).toEqual([expect.stringMatching(/^process 42 \(tini\), which started alyx.*ALYX_ADMIN_TOKEN_FILE/)]);
   });
 
+  it('another variable that holds it, which functions would inherit', () => {
+    given({});
+    process.env.DEPLOY_ADMIN_TOKEN = 't0ken-of-admin';
+    try {
+      expect(guardAdminToken('t0ken-of-admin')).toEqual([expect.stringMatching(/^the variable DEPLOY_ADMIN_TOKEN holds the token too/)]);
+    } finally {
+      delete process.env.DEPLOY_ADMIN_TOKEN;
+    }
+  });
+
   it('as root: only that, whatever else holds', () => {
     given({ erase: false, addon: false, uid: 0 });
     expect(guardAdminToken('t0ken-of-admin')).toEqual([expect.stringMatching(/^alyx runs as root/)]);
