@@ -1,8 +1,7 @@
+/** SPEC §5: what goes into alyx's log of a function's own output (stdout besides the response, and stderr). */
 import type { Logger } from '../logger';
 import { LineBudget, LOGGED_LINE_LIMITS, type DroppedOutput, type LineLimits } from './line-budget';
 import type { ParsedStdout } from './protocol';
-
-/** SPEC §5: what goes into alyx's log of a function's own output (stdout besides the response, and stderr). */
 
 const STDERR_TAIL_BYTES = 4096;
 /** A longer stderr line is logged in pieces of this size. */
