@@ -34,8 +34,12 @@ interface Record {
 
 const running = new Map<number, Record>();
 const ended: Record[] = [];
-/** Ended invocations are remembered this long; an orphan started before that is not attributed by time. */
+/**
+ * Ended invocations are remembered this long, and at most this many (a look through them is a
+ * loop); an orphan started before the oldest is not attributed by time.
+ */
 const REMEMBER_ENDED_MS = 10 * 60_000;
+const REMEMBER_ENDED_MAX = 2000;
 /** The earliest tick from which the records are complete. */
 let completeSinceTicks = 0;
 
@@ -68,7 +72,9 @@ export function finishInvocation(pid: number): void {
   record.finishedTicks = ticksSinceBoot(performance.now()) + 2;
   ended.push(record);
   const horizon = ticksSinceBoot(performance.now() - REMEMBER_ENDED_MS);
-  while (ended.length > 0 && (ended[0].finishedTicks ?? 0) < horizon) completeSinceTicks = Math.max(completeSinceTicks, ended.shift()?.finishedTicks ?? 0);
+  while (ended.length > REMEMBER_ENDED_MAX || (ended.length > 0 && (ended[0].finishedTicks ?? 0) < horizon)) {
+    completeSinceTicks = Math.max(completeSinceTicks, ended.shift()?.finishedTicks ?? 0);
+  }
 }
 
 /** Whether the invocation is still running (or waiting warm). */
