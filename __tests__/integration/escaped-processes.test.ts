@@ -69,6 +69,13 @@ const functions: FixtureTree = {
     `setsid env -i /bin/sleep 300 ${QUIET} &\necho $! > tree.pid\n( setsid env -i /bin/sleep 301 ${QUIET} & echo $! > adopted.pid; settled $! )\necho $$ > main.pid\nsleep 60`,
     'timeout: 60s\n',
   ),
+  ...script(
+    'long',
+    `echo $$ > long.pid\nsetsid env -i /bin/sleep 300 ${QUIET} &\necho $! > long-child.pid\nsettled $!\n` +
+      `n=0\nwhile [ ! -e release ] && [ $n -lt 600 ]; do sleep 0.05; n=$((n + 1)); done\n${RESPOND}`,
+    'pool: 0\ntimeout: 60s\n',
+  ),
+  ...script('leaver', `( setsid env -i /bin/sleep 300 ${QUIET} & echo $! > leaver-child.pid; settled $! )\n${RESPOND}`, 'pool: 0\n'),
   'functions/node-helper/index.js': NODE_HELPER,
   'functions/python-helper/index.py': PYTHON_HELPER,
 };
@@ -151,6 +158,21 @@ describe.each([
       expect(response.body.error.code).toBe('MEMORY_LIMIT_EXCEEDED');
       const hog = await pidFrom('hog.pid');
       expect(await waitFor(() => !isAlive(hog), 5000)).toBe(true);
+    });
+  });
+
+  linuxWithAddon('with several invocations at once', () => {
+    it("leaves an orphan nobody can be sure of while another invocation that may own it runs, and ends it after", async () => {
+      const server = await serve(env);
+      const long = call(server, 'long');
+      const [longMain, longChild] = [await pidFrom('long.pid'), await pidFrom('long-child.pid')];
+      expect((await call(server, 'leaver')).status).toBe(200);
+      const leaverChild = await pidFrom('leaver-child.pid');
+      // No tag, no stdio, its own session: it could be either's, and `long` still runs.
+      expect(await waitFor(() => !isAlive(leaverChild) || !isAlive(longChild) || !isAlive(longMain), 1000)).toBe(false);
+      fs.writeFileSync(path.join(root, 'release'), '');
+      expect((await long).status).toBe(200);
+      expect(await waitFor(() => !isAlive(leaverChild) && !isAlive(longChild) && !isAlive(longMain), 5000)).toBe(true);
     });
   });
 

@@ -38,6 +38,28 @@ describe('the watchdog script', () => {
     expect(isAlive(released)).toBe(true);
   });
 
+  it('also SIGKILLs what descends from a listed group, in other sessions and two levels down', async () => {
+    const dir = fs.mkdtempSync('/tmp/alyx-watchdog-');
+    const others: number[] = [];
+    try {
+      // The leader's child leaves for a session of its own, and starts a grandchild there.
+      const leader = spawn('/bin/sh', ['-c', `setsid sh -c 'sleep 30 & echo $! > ${dir}/grandchild; echo $$ > ${dir}/child; wait' & wait`], { stdio: 'ignore', detached: true });
+      leaders.push(leader);
+      const read = (name: string): number => Number(fs.readFileSync(`${dir}/${name}`, 'utf8'));
+      expect(await waitFor(() => fs.existsSync(`${dir}/child`) && fs.existsSync(`${dir}/grandchild`) && read('grandchild') > 0, 5000)).toBe(true);
+      const [child, grandchild] = [read('child'), read('grandchild')];
+      others.push(child, grandchild);
+      const watchdog = spawn('/bin/sh', ['-c', WATCHDOG_SCRIPT, 'alyx-watchdog', 'test'], { stdio: ['pipe', 'ignore', 'inherit'], detached: true });
+      const exited = new Promise((resolve) => watchdog.once('exit', resolve));
+      watchdog.stdin?.end(`+${leader.pid}\n`);
+      await exited;
+      expect(await waitFor(() => ![leader.pid as number, child, grandchild].some(isAlive), 5000)).toBe(true);
+    } finally {
+      for (const pid of others) if (isAlive(pid)) process.kill(pid, 'SIGKILL');
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('ignores SIGTERM, SIGINT and SIGHUP: only the end of its input ends it', async () => {
     const listed = group();
     const watchdog = spawn('/bin/sh', ['-c', WATCHDOG_SCRIPT, 'alyx-watchdog', 'test'], { stdio: ['pipe', 'ignore', 'inherit'], detached: true });
