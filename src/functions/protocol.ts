@@ -42,25 +42,39 @@ export function encodeRequest(request: FunctionRequest): string {
 }
 
 /**
+ * How many lines that look like a JSON object, from the last one back, are tried as the
+ * response. A line that fails to parse costs an exception; millions of them would hold the
+ * server for seconds.
+ */
+const MAX_CANDIDATE_LINES = 64;
+
+/**
  * Finds the response in a function's stdout: the whole of it when it is one JSON object
- * (a response of megabytes on one line is normal), else the last non-empty line that looks
- * like one. Only that one candidate is parsed: stdout may hold millions of other lines, and
- * of those only the first ones, within `limits`, are kept.
+ * (a response of megabytes on one line is normal), else the last non-empty line that is one.
+ * Only lines that look like an object are parsed, from the last back, and at most
+ * MAX_CANDIDATE_LINES of them: stdout may hold millions of other lines, and of those only the
+ * first ones, within `limits`, are kept.
  */
 export function parseStdout(stdout: string, limits: LineLimits = LOGGED_LINE_LIMITS): ParsedStdout {
   const whole = parseObject(stdout, 0, stdout.length);
   if (whole) return { response: normaliseResponse(whole), otherLines: [] };
 
-  const candidate = lastObjectLine(stdout);
-  const parsed = candidate ? parseObject(stdout, candidate.start, candidate.end) : null;
-  // A candidate that is not JSON after all is the function's output like any other line.
-  const rest: Array<[number, number]> = candidate && parsed ? [[0, candidate.start], [candidate.end + 1, stdout.length]] : [[0, stdout.length]];
-  return { response: parsed ? normaliseResponse(parsed) : null, ...otherLines(stdout, rest, limits) };
+  let searchEnd = stdout.length;
+  for (let tried = 0; tried < MAX_CANDIDATE_LINES; tried++) {
+    const candidate = lastObjectLine(stdout, searchEnd);
+    if (!candidate) break;
+    const parsed = parseObject(stdout, candidate.start, candidate.end);
+    if (parsed) {
+      return { response: normaliseResponse(parsed), ...otherLines(stdout, [[0, candidate.start], [candidate.end + 1, stdout.length]], limits) };
+    }
+    // Not JSON after all: the function's output like any other line.
+    searchEnd = candidate.start;
+  }
+  return { response: null, ...otherLines(stdout, [[0, stdout.length]], limits) };
 }
 
-/** Where the last line is whose text, blanks aside, starts with "{" and ends with "}"; null when none is. */
-function lastObjectLine(text: string): { start: number; end: number } | null {
-  let searchEnd = text.length;
+/** Where the last line before `searchEnd` is whose text, blanks aside, starts with "{" and ends with "}"; null when none is. */
+function lastObjectLine(text: string, searchEnd: number): { start: number; end: number } | null {
   while (searchEnd > 0) {
     // Lines without a closing brace are passed over by the search itself, not one by one.
     const close = text.lastIndexOf('}', searchEnd - 1);

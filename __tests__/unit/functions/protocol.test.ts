@@ -56,10 +56,18 @@ describe('parseStdout (SPEC §5)', () => {
     expect(result.response).toEqual({ success: true, output: big, logs: [] });
   });
 
-  it('parses only the last line that looks like an object: when it is not JSON, there is no response', () => {
+  it('a last line that looks like an object but is not JSON is output; the last one that is JSON is the response (SPEC §5)', () => {
     const earlier = JSON.stringify({ success: true, output: 'earlier' });
     const result = parseStdout([earlier, '{not json}', 'tail'].join('\n'));
-    expect(result).toEqual({ response: null, otherLines: [earlier, '{not json}', 'tail'] });
+    expect(result).toEqual({ response: { success: true, output: 'earlier', logs: [] }, otherLines: ['{not json}', 'tail'] });
+  });
+
+  it('tries at most 64 lines that look like objects, from the last back, so millions of them cannot hold the server', () => {
+    const response = JSON.stringify({ success: true, output: 1 });
+    const within = parseStdout([response, ...Array.from({ length: 63 }, () => '{x}')].join('\n'));
+    expect(within.response).toEqual({ success: true, output: 1, logs: [] });
+    const beyond = parseStdout([response, ...Array.from({ length: 64 }, () => '{x}')].join('\n'));
+    expect(beyond.response).toBeNull();
   });
 
   it('a line that only starts or only ends with a brace is output, not the candidate', () => {
