@@ -75,6 +75,11 @@ const functions: FixtureTree = {
       `n=0\nwhile [ ! -e release ] && [ $n -lt 600 ]; do sleep 0.05; n=$((n + 1)); done\n${RESPOND}`,
     'pool: 0\ntimeout: 60s\n',
   ),
+  ...script(
+    'times-out',
+    `setsid env -i /bin/sleep 300 ${QUIET} &\necho $! > timed-out-child.pid\nsettled $!\nsleep 30`,
+    'pool: 0\ntimeout: 300ms\n',
+  ),
   ...script('leaver', `( setsid env -i /bin/sleep 300 ${QUIET} & echo $! > leaver-child.pid; settled $! )\n${RESPOND}`, 'pool: 0\n'),
   'functions/node-helper/index.js': NODE_HELPER,
   'functions/python-helper/index.py': PYTHON_HELPER,
@@ -173,6 +178,21 @@ describe.each([
       fs.writeFileSync(path.join(root, 'release'), '');
       expect((await long).status).toBe(200);
       expect(await waitFor(() => !isAlive(leaverChild) && !isAlive(longChild) && !isAlive(longMain), 5000)).toBe(true);
+    });
+  });
+
+  linuxWithAddon('with several invocations at once, on a timeout', () => {
+    it('ends what left the group of an invocation it ends, while another invocation runs', async () => {
+      const server = await serve(env);
+      const long = call(server, 'long');
+      const longChild = await pidFrom('long-child.pid');
+      const response = await call(server, 'times-out');
+      expect({ status: response.status, code: response.body.error?.code }).toEqual({ status: 504, code: 'TIMEOUT' });
+      const timedOutChild = await pidFrom('timed-out-child.pid');
+      expect(await waitFor(() => !isAlive(timedOutChild), 3000)).toBe(true);
+      expect(isAlive(longChild)).toBe(true);
+      fs.writeFileSync(path.join(root, 'release'), '');
+      expect((await long).status).toBe(200);
     });
   });
 

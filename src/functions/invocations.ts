@@ -77,6 +77,11 @@ export function finishInvocation(pid: number): void {
   }
 }
 
+/** Every function process alyx has started and not ended: running invocations and warm processes. */
+export function runningInvocations(): Invocation[] {
+  return [...running.values()].map((record) => record.invocation);
+}
+
 /** Whether the invocation is still running (or waiting warm). */
 export function isRunning(invocation: Invocation): boolean {
   return running.get(invocation.pid)?.invocation === invocation;

@@ -3,7 +3,7 @@ import crossSpawn from 'cross-spawn';
 import { AlyxError, ExecutionError, MemoryLimitExceededError, OutputTooLargeError, TimeoutError } from '../errors';
 import type { Logger } from '../logger';
 import { endEscaped, endUnsure, endWholeTree, findLeftovers, invocationProcesses, INVOCATION_VARIABLE, newInvocationTag, type Invocation, type Leftovers } from './leftovers';
-import { finishInvocation, registerInvocation, stdioLinks } from './invocations';
+import { finishInvocation, registerInvocation, runningInvocations, stdioLinks } from './invocations';
 import { forgetTree, killAdoptedOrphans } from './orphans';
 import { refuseUnspawnable } from './spawn-input';
 import { isSubreaper } from './subreaper';
@@ -45,7 +45,7 @@ export type RunOutcome =
 /** The outcome, and when the process and everything it left behind are gone (the slot it holds is free then). */
 export type RunResult = RunOutcome & { readonly finished: Promise<void> };
 
-/** The invocations running now, by process group, so an abrupt exit of alyx can still end them. */
+/** The invocations running now, by process group: how many an abrupt exit of alyx ends. */
 const runningGroups = new Map<number, Invocation>();
 
 /**
@@ -53,12 +53,13 @@ const runningGroups = new Map<number, Invocation>();
  * synchronously: for alyx's own last moments.
  */
 export function killAllRunningGroups(): number {
-  for (const [pgid, invocation] of runningGroups) {
-    // Looked at first: the main process's tree is whole only while it runs.
-    const escapedGroups = findLeftovers(invocation).escapedGroups;
-    signalGroup(pgid, 'SIGKILL');
-    for (const escaped of escapedGroups) signalGroup(escaped, 'SIGKILL');
-  }
+  // Warm processes too. Stopped first, then looked at: a function process's tree is whole only
+  // while it lives, and nothing in it forks meanwhile.
+  const all = runningInvocations();
+  for (const invocation of all) signalGroup(invocation.pid, 'SIGSTOP');
+  const escapedGroups = all.flatMap((invocation) => findLeftovers(invocation).escapedGroups);
+  for (const invocation of all) signalGroup(invocation.pid, 'SIGKILL');
+  for (const escaped of escapedGroups) signalGroup(escaped, 'SIGKILL');
   if (isSubreaper()) killAdoptedOrphans();
   return runningGroups.size;
 }
@@ -197,6 +198,9 @@ export function runProcess(spec: RunSpec, started?: FunctionProcess): Promise<Ru
     const fail = (error: AlyxError): void => {
       if (failure || settled) return;
       failure = error;
+      // Looked at while the main process still runs: what left its group is ended with it,
+      // and what it started is remembered as its own once orphaned (see orphans.ts).
+      if (invocation && child.exitCode === null && child.signalCode === null) kills.push(...endEscaped(findLeftovers(invocation)));
       endTree();
     };
     const onAbort = (): void => fail(abortError(spec.signal as AbortSignal));
