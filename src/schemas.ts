@@ -10,6 +10,8 @@ export type SchemaName = 'alyx' | 'manifest';
 type JsonSchema = Record<string, unknown>;
 
 const IGNORED_REF = '#/definitions/ignored';
+/** The keyword that gives a key a default of its own in development ("development") or there on a terminal. */
+const MODE_DEFAULT = 'x-mode-default';
 const schemaCache = new Map<SchemaName, JsonSchema>();
 const validatorCache = new Map<string, ValidateFunction>();
 
@@ -33,6 +35,8 @@ function compile(name: SchemaName, useDefaults: boolean): ValidateFunction {
       allowUnionTypes: true,
       strictRequired: false,
     });
+    // An annotation: the default in another mode (see modeDefaults), nothing to validate.
+    ajv.addKeyword({ keyword: MODE_DEFAULT, schemaType: 'object' });
     ajv.addFormat('size', SIZE_PATTERN);
     ajv.addFormat('duration', DURATION_PATTERN);
     validate = ajv.compile(readSchema(name));
@@ -62,6 +66,20 @@ export function ignoredKeyPaths(name: SchemaName): string[][] {
       if (child.$ref === IGNORED_REF) found.push([...prefix, key]);
       else walk(child, [...prefix, key]);
     }
+  };
+  walk(readSchema(name), []);
+  return found;
+}
+
+/** Where a default depends on how alyx runs. */
+export type DefaultsContext = 'development' | 'development on a terminal';
+
+/** Key paths whose default differs by mode, with those defaults (the schema's `default` is production's). */
+export function modeDefaults(name: SchemaName): Array<{ keyPath: string[]; byContext: Partial<Record<DefaultsContext, unknown>> }> {
+  const found: Array<{ keyPath: string[]; byContext: Partial<Record<DefaultsContext, unknown>> }> = [];
+  const walk = (schema: JsonSchema, prefix: string[]): void => {
+    if (schema[MODE_DEFAULT]) found.push({ keyPath: prefix, byContext: schema[MODE_DEFAULT] as Partial<Record<DefaultsContext, unknown>> });
+    for (const [key, child] of Object.entries((schema.properties as Record<string, JsonSchema>) ?? {})) walk(child, [...prefix, key]);
   };
   walk(readSchema(name), []);
   return found;

@@ -20,6 +20,7 @@ describe.each<SchemaName>(['alyx', 'manifest'])('schemas/%s.schema.json', (name)
 
   it('compiles, with the size and duration formats alyx defines', () => {
     const ajv = new Ajv({ allowUnionTypes: true, strictRequired: false });
+    ajv.addKeyword({ keyword: 'x-mode-default', schemaType: 'object' });
     ajv.addFormat('size', true);
     ajv.addFormat('duration', true);
     expect(typeof ajv.compile(readSchemaFile(name))).toBe('function');

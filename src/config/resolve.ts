@@ -1,7 +1,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import { ConfigError } from '../errors';
-import { validateAgainst } from '../schemas';
+import { modeDefaults, validateAgainst, type DefaultsContext } from '../schemas';
 import { readAdminToken } from './admin-token';
 import { expandEnvMap } from './expand-env';
 import { readEnvOverrides, setPath } from './env-overrides';
@@ -111,10 +111,28 @@ export function resolveConfig(options: ResolveOptions): AlyxConfig {
   assertValid(fromFlags, (keyPath) => flagNames.get(keyPath) ?? keyPath);
 
   const merged = deepMerge(deepMerge(structuredClone(file.values), fromEnv.values), fromFlags);
-  // Development keeps no warm processes unless functions.pool is set (the default is for production).
-  const poolAsked = isMapping(merged.functions) && merged.functions.pool !== undefined;
-  validateAgainst('alyx', merged, true); // fills in the schema's defaults
-  return deepFreeze(toConfig(merged, { ...options, projectDir, env }, file.file, file.ignored, poolAsked));
+  const mode: Mode = options.mode ?? (isMapping(merged.dev) && merged.dev.enabled === true ? 'development' : 'production');
+  fillModeDefaults(merged, mode, options.isTTY === true);
+  // Fills in the schema's defaults; each layer was valid alone, and so must be the whole.
+  const problems = validateAgainst('alyx', merged, true);
+  if (problems.length > 0) throw new ConfigError(`${file.file ?? 'the configuration'}: ${problems.join('\n')}`);
+  return deepFreeze(toConfig(merged, mode, { ...options, projectDir, env }, file.file, file.ignored));
+}
+
+/** The schema's defaults for this mode (x-mode-default) where a key is not set; the rest come from `default`. */
+function fillModeDefaults(values: Record<string, unknown>, mode: Mode, isTTY: boolean): void {
+  if (mode !== 'development') return;
+  for (const { keyPath, byContext } of modeDefaults('alyx')) {
+    const contexts: DefaultsContext[] = isTTY ? ['development on a terminal', 'development'] : ['development'];
+    const context = contexts.find((each) => each in byContext);
+    if (context && getPath(values, keyPath) === undefined) setPath(values, keyPath, byContext[context]);
+  }
+}
+
+function getPath(values: Record<string, unknown>, keyPath: string[]): unknown {
+  let node: unknown = values;
+  for (const key of keyPath) node = isMapping(node) ? node[key] : undefined;
+  return node;
 }
 
 /** Validates one layer, naming each problem by where it came from (a variable or a flag). */
@@ -128,15 +146,18 @@ function assertValid(values: Record<string, unknown>, sourceOf: (keyPath: string
   throw new ConfigError(named.join('\n'));
 }
 
-function toConfig(
+/**
+ * The validated keys, every default filled in, as the resolved configuration: units parsed,
+ * paths made absolute. No default is decided here (the schema holds them all); exported so a
+ * test can check that every key of the schema is read.
+ */
+export function toConfig(
   raw: Record<string, any>, // eslint-disable-line @typescript-eslint/no-explicit-any -- validated by the schema
+  mode: Mode,
   options: ResolveOptions & { projectDir: string; env: NodeJS.ProcessEnv },
   configFile: string | null,
   ignoredKeys: string[],
-  poolAsked: boolean,
 ): AlyxConfig {
-  const mode: Mode = options.mode ?? (raw.dev.enabled ? 'development' : 'production');
-  const development = mode === 'development';
   const { server, functions, logging, dev } = raw;
   const tls = { enabled: server.tls.enabled, certFile: server.tls.cert_file, keyFile: server.tls.key_file };
   if (tls.enabled && (!tls.certFile || !tls.keyFile)) {
@@ -151,7 +172,7 @@ function toConfig(
     projectDir: options.projectDir,
     configFile,
     server: {
-      host: server.host ?? (development ? '127.0.0.1' : '0.0.0.0'),
+      host: server.host,
       port: server.port,
       maxBodyBytes: parseSize(server.max_body_size) as number,
       readTimeoutMs: parseDuration(server.read_timeout) as number,
@@ -159,7 +180,7 @@ function toConfig(
       idleTimeoutMs: parseDuration(server.idle_timeout) as number,
       shutdownTimeoutMs: parseDuration(server.shutdown_timeout) as number,
       cors: {
-        enabled: server.cors.enabled ?? development,
+        enabled: server.cors.enabled,
         allowedOrigins: server.cors.allowed_origins,
         allowedMethods: server.cors.allowed_methods,
         allowedHeaders: server.cors.allowed_headers,
@@ -182,10 +203,10 @@ function toConfig(
       concurrency: functions.concurrency || 2 * os.availableParallelism(),
       queue: functions.queue,
       inheritEnv: functions.inherit_env,
-      pool: development && !poolAsked ? 0 : functions.pool,
+      pool: functions.pool,
     },
     runtimes,
-    logging: { level: logging.level, format: logging.format ?? (development && options.isTTY ? 'pretty' : 'json') },
+    logging: { level: logging.level, format: logging.format },
     dev: { enabled: dev.enabled, watch: dev.watch },
     adminToken: readAdminToken(options.env),
     ignoredKeys,

@@ -1,6 +1,8 @@
+import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { resolveConfig, type AlyxConfig, type ResolveOptions } from '../../../src/config/resolve';
+import { resolveConfig, toConfig, type AlyxConfig, type ResolveOptions } from '../../../src/config/resolve';
+import { SCHEMA_DIR, validateAgainst } from '../../../src/schemas';
 import { ConfigError } from '../../../src/errors';
 import { makeProject, removeProject } from '../../helpers/project';
 
@@ -438,5 +440,45 @@ describe('the resolved config', () => {
     expect(() => {
       (config.server as { port: number }).port = 1;
     }).toThrow(TypeError);
+  });
+});
+
+describe('one definition per key', () => {
+  /** Every key of alyx.yaml that alyx acts on: the schema's leaves, without the earlier server's ignored keys. */
+  function leafKeyPaths(): string[] {
+    const schema = JSON.parse(fs.readFileSync(path.join(SCHEMA_DIR, 'alyx.schema.json'), 'utf8')) as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+    const found: string[] = [];
+    const walk = (node: Record<string, any>, prefix: string[]): void => { // eslint-disable-line @typescript-eslint/no-explicit-any
+      if (node.$ref === '#/definitions/ignored') return;
+      const properties = node.properties as Record<string, Record<string, unknown>> | undefined;
+      if (!properties || node.type !== 'object' || prefix.join('.') === 'runtimes') {
+        if (prefix.length > 0) found.push(prefix.join('.'));
+        return;
+      }
+      for (const [key, child] of Object.entries(properties)) if (key !== '$schema' && key !== 'dir') walk(child as Record<string, unknown>, [...prefix, key]);
+    };
+    walk(schema, []);
+    return found.sort();
+  }
+
+  /** Wraps `value` so that every key path read from it is noted. */
+  function recording(value: Record<string, unknown>, read: Set<string>, prefix: string[] = []): Record<string, unknown> {
+    return new Proxy(value, {
+      get(target, key) {
+        const child = target[key as string];
+        if (typeof key !== 'string') return child;
+        read.add([...prefix, key].join('.'));
+        return typeof child === 'object' && child !== null && !Array.isArray(child) ? recording(child as Record<string, unknown>, read, [...prefix, key]) : child;
+      },
+    });
+  }
+
+  it('the resolved configuration reads every key the schema defines, and defaults come from the schema alone', () => {
+    const raw: Record<string, unknown> = { server: {}, functions: {}, logging: {}, dev: {}, runtimes: {} };
+    expect(validateAgainst('alyx', raw, true)).toEqual([]);
+    const read = new Set<string>();
+    toConfig(recording(raw, read), 'production', { projectDir: '/project', env: {} }, null, []);
+    const missing = leafKeyPaths().filter((keyPath) => !read.has(keyPath));
+    expect(missing).toEqual([]);
   });
 });
