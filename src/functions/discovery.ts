@@ -8,6 +8,8 @@ import { RUNTIME_TABLE } from './runtimes';
 import type { BuildConfig, FunctionDef, Runtime } from './types';
 
 export const FUNCTION_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
+/** What FUNCTION_NAME_PATTERN asks for, in words. */
+export const FUNCTION_NAME_RULE = 'use letters, digits, "-" and "_" (at most 64, starting with a letter or digit)';
 
 /** SPEC §3: the entry-file table; the first file present wins. */
 const ENTRY_TABLE: ReadonlyArray<{ file: string; runtime: (dir: string) => RuntimeName }> = [
@@ -58,7 +60,7 @@ export function loadFunction(dir: string, functionsRealPath: string, env: NodeJS
   });
 
   if (!FUNCTION_NAME_PATTERN.test(name)) {
-    return invalid(`the folder name "${name}" is not a valid function name: use letters, digits, "-" and "_" (at most 64, starting with a letter or digit)`);
+    return invalid(`the folder name "${name}" is not a valid function name: ${FUNCTION_NAME_RULE}`);
   }
   if (!isInside(functionsRealPath, safeRealpath(dir) ?? dir)) {
     return invalid(`the folder is a symbolic link to a place outside the functions folder: move the function into ${functionsRealPath}`);

@@ -1,7 +1,6 @@
 import type { RuntimeName } from '../config/resolve';
 
 export type Runtime = RuntimeName | 'binary';
-export const RUNTIMES: readonly Runtime[] = ['node', 'deno', 'bun', 'python', 'go', 'binary'];
 
 export interface BuildConfig {
   /** Absent only for a prebuilt `binary` that alyx never builds. */

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { FunctionExistsError, UsageError } from '../../errors';
-import { FUNCTION_NAME_PATTERN } from '../../functions/discovery';
+import { FUNCTION_NAME_PATTERN, FUNCTION_NAME_RULE } from '../../functions/discovery';
 import { loadContext, type ProjectOptions } from '../context';
 import { TEMPLATES, type TemplateRuntime } from '../templates';
 
@@ -12,7 +12,7 @@ export interface NewOptions extends ProjectOptions {
 /** `alyx new NAME --runtime R`: scaffolds a working function; never overwrites. */
 export async function newCommand(name: string, options: NewOptions): Promise<void> {
   if (!FUNCTION_NAME_PATTERN.test(name)) {
-    throw new UsageError(`"${name}" is not a valid function name: use letters, digits, "-" and "_" (at most 64, starting with a letter or digit).`);
+    throw new UsageError(`"${name}" is not a valid function name: ${FUNCTION_NAME_RULE}.`);
   }
   const { config } = loadContext(options, 'development', 2);
   const dir = path.join(config.functions.path, name);
