@@ -350,6 +350,33 @@ describe('the pool inside the invoker', () => {
     }
   });
 
+  it("ends a warm process's helper in a session of its own, with an empty environment, when the pool goes idle", async () => {
+    writeTree(root, {
+      'functions/helper/index.js': `
+const { spawn } = require('node:child_process');
+const helper = spawn('/bin/sleep', ['300'], { detached: true, stdio: 'ignore', env: {} });
+helper.unref();
+require('node:fs').appendFileSync('../../helpers.log', helper.pid + '\\n');
+let data = '';
+process.stdin.on('data', (chunk) => (data += chunk));
+process.stdin.on('end', () => console.log(JSON.stringify({ success: true, output: {} })));
+`,
+    });
+    const { pool, invoker } = setUp(300);
+    const helpers = (): number[] => lines('helpers.log').map(Number);
+    try {
+      expect((await invoker.invoke('helper', {})).success).toBe(true);
+      // The second helper is the warm process's, started once the first invocation had finished.
+      expect(await waitFor(() => helpers().length === 2 && pool.waiting === 1, 5000)).toBe(true);
+      const warmHelper = helpers()[1];
+      expect(isAlive(warmHelper)).toBe(true);
+      expect(await waitFor(() => pool.waiting === 0 && !isAlive(warmHelper), 5000)).toBe(true);
+    } finally {
+      await pool.close();
+      for (const pid of helpers()) if (isAlive(pid)) process.kill(pid, 'SIGKILL');
+    }
+  });
+
   it('applies max_output and the leftover-process cleanup to a pooled invocation as to any other', async () => {
     writeTree(root, {
       'alyx.yaml': 'functions:\n  max_output: 64kb\n',
