@@ -10,7 +10,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { startAlyx } from './alyx-process';
+import { startServer } from '../__tests__/helpers/server';
 import { percentile } from './stats';
 import { has } from './commands';
 
@@ -87,7 +87,9 @@ async function main(): Promise<void> {
   const project = fs.mkdtempSync(path.join(os.tmpdir(), 'alyx-bench-edit-'));
   for (const subject of subjects) write(path.join(project, 'functions', subject.name), subject.files(0));
 
-  const { url, child } = await startAlyx('dev', project, (entry) => Boolean(entry.watching));
+  const server = await startServer(['dev', '-C', project], { timeoutMs: 20_000 });
+  await server.waitForLog((entry) => Boolean(entry.watching), 20_000);
+  const { url, child } = server;
   try {
     for (const subject of subjects) {
       const deadline = Date.now() + ROUND_DEADLINE_MS; // the first answer includes the startup build

@@ -16,7 +16,8 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { processesWithEnv, waitFor } from '../__tests__/helpers/processes';
-import { startAlyx } from './alyx-process';
+import { cleanEnv } from '../__tests__/helpers/cli';
+import { startServer } from '../__tests__/helpers/server';
 import { percentile } from './stats';
 
 const REQUESTS = Number(process.env.SOAK_REQUESTS ?? 2000);
@@ -161,7 +162,7 @@ function peakRssMb(pid: number): number {
 
 async function main(): Promise<void> {
   const project = writeProject();
-  const { url, child } = await startAlyx('serve', project, undefined, { ...process.env, ALYX_ADMIN_TOKEN: ADMIN_TOKEN });
+  const { url, child } = await startServer(['serve', '-C', project], { env: cleanEnv({ ALYX_ADMIN_TOKEN: ADMIN_TOKEN }), drainLogs: true, timeoutMs: 20_000 });
   const target = new URL(url);
   const agent = new http.Agent({ keepAlive: true, maxSockets: CONCURRENCY });
   const outcomes: Outcome[] = [];

@@ -26,6 +26,8 @@ import path from 'node:path';
 import autocannon from 'autocannon';
 import { medianDifference, percentile } from './stats';
 import { has } from './commands';
+import { cleanEnv } from '../__tests__/helpers/cli';
+import { startServer as startAlyxServer } from '../__tests__/helpers/server';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const WARMUP_SECONDS = 1;
@@ -209,15 +211,14 @@ async function startGoExecServer(commands: Record<string, { command: string[]; c
 }
 
 async function startAlyx(project: string, pool: number, nodeOptions: string[] = []): Promise<Server> {
-  const env = Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith('ALYX_')));
-  const port = await freePort();
-  return startServer(
-    [...nodeOptions, ALYX, 'serve', '-C', project, '--host', '127.0.0.1', '--port', String(port), '--log-format', 'json'],
-    { ...env, ALYX_FUNCTIONS_POOL: String(pool) },
-    port,
-    (base, name) => `${base}/api/functions/${name}`,
-    '/api/health',
-  );
+  const server = await startAlyxServer(['serve', '-C', project], {
+    env: cleanEnv({ ALYX_FUNCTIONS_POOL: String(pool) }),
+    nodeOptions,
+    bin: ALYX,
+    drainLogs: true,
+    timeoutMs: START_DEADLINE_MS,
+  });
+  return { url: (name) => `${server.url}/api/functions/${name}`, idleUrl: `${server.url}/api/health`, child: server.child };
 }
 
 async function stop(server: Server): Promise<void> {

@@ -58,6 +58,12 @@ export interface StartOptions {
   cwd?: string;
   /** alyx's fds from 3 on: an fd of the test's it inherits there (without close-on-exec), or 'ignore'. */
   extraStdio?: Array<number | 'ignore'>;
+  /** Options for node itself, before alyx's own arguments (`--cpu-prof`). */
+  nodeOptions?: string[];
+  /** Another build's bin/alyx.js (benchmarks compare builds). */
+  bin?: string;
+  /** Once it listens, its log lines are read and thrown away, not parsed and kept (benchmarks, soaks). */
+  drainLogs?: boolean;
 }
 
 /**
@@ -67,7 +73,7 @@ export interface StartOptions {
 export function startServer(args: string[], options: StartOptions = {}): Promise<RunningServer> {
   const [program, argv] = options.command
     ? [options.command, args]
-    : [process.execPath, [ALYX_BIN, ...args, '--port', '0', '--host', '127.0.0.1', '--log-format', 'json']];
+    : [process.execPath, [...(options.nodeOptions ?? []), options.bin ?? ALYX_BIN, ...args, '--port', '0', '--host', '127.0.0.1', '--log-format', 'json']];
   const child = spawn(program, argv, {
     cwd: options.cwd ?? REPO_ROOT,
     env: options.env ?? cleanEnv(),
@@ -79,7 +85,9 @@ export function startServer(args: string[], options: StartOptions = {}): Promise
   const lines: Array<Record<string, unknown>> = [];
   let stderr = '';
   let pending = '';
+  let listening = false;
   child.stdout?.on('data', (chunk: Buffer) => {
+    if (listening && options.drainLogs) return;
     pending += chunk.toString('utf8');
     const complete = pending.split('\n');
     pending = complete.pop() ?? '';
@@ -124,11 +132,12 @@ export function startServer(args: string[], options: StartOptions = {}): Promise
       reject(new Error(`alyx did not start listening within ${options.timeoutMs ?? 15_000} ms:\n${stderr}`));
     }, options.timeoutMs ?? 15_000);
     const poll = setInterval(() => {
-      const listening = lines.find((line) => typeof line.url === 'string' && String(line.msg).includes('listening'));
-      if (listening) {
+      const line = lines.find((entry) => typeof entry.url === 'string' && String(entry.msg).includes('listening'));
+      if (line) {
+        listening = true;
         clearInterval(poll);
         clearTimeout(deadline);
-        resolve(server(listening.url as string));
+        resolve(server(line.url as string));
       }
     }, 10);
     void exit.then(({ code }) => {
