@@ -3,7 +3,8 @@ import { ADDON_FILE } from './native/build';
 
 /** What native/posix-spawn.c exports. */
 export interface PosixAddon {
-  spawn(file: string, argv: string[], envp: string[], cwd: string): [number, number, number, number];
+  /** [pid, stdin fd, stdout fd, stderr fd, then the inodes of the child's ends of those sockets]. */
+  spawn(file: string, argv: string[], envp: string[], cwd: string): [number, number, number, number, number?, number?, number?];
   reap(pid: number): [number | null, number | null] | null;
   subreaper(): boolean;
 }

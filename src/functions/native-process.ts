@@ -12,6 +12,8 @@ export interface FunctionProcess extends EventEmitter {
   readonly stderr: Readable | null;
   readonly exitCode: number | null;
   readonly signalCode: NodeJS.Signals | null;
+  /** What the process's fds 0-2 are, as /proc/<pid>/fd shows them, where known without reading /proc. */
+  readonly childStdio?: readonly string[];
 }
 
 /**
@@ -84,10 +86,13 @@ class NativeProcess extends EventEmitter implements FunctionProcess {
   #closed = false;
   #openOutputs = 2;
 
-  constructor(addon: PosixAddon, [pid, stdinFd, stdoutFd, stderrFd]: [number, number, number, number]) {
+  readonly childStdio: readonly string[];
+
+  constructor(addon: PosixAddon, [pid, stdinFd, stdoutFd, stderrFd, ...inodes]: ReturnType<PosixAddon['spawn']>) {
     super();
     this.#addon = addon;
     this.pid = pid;
+    this.childStdio = inodes.filter((inode) => typeof inode === 'number' && inode > 0).map((inode) => `socket:[${inode}]`);
     this.stdin = new net.Socket({ fd: stdinFd, readable: false, writable: true });
     this.stdout = new net.Socket({ fd: stdoutFd, readable: true, writable: false });
     this.stderr = new net.Socket({ fd: stderrFd, readable: true, writable: false });

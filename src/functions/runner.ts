@@ -87,7 +87,7 @@ export function spawnFunctionProcess(spec: SpawnSpec, ahead = false): FunctionPr
   refuseUnspawnable(spec.command, spec.args, env);
   const child = startNativeProcess(spec.command, spec.args, spec.cwd, env) ?? spawnWithNode(spec, env);
   if (child.pid !== undefined) {
-    const invocation: Invocation = { pid: child.pid, startTicks: ticksSinceBoot(startedAt), tag, stdio: stdioLinks(child.pid) };
+    const invocation: Invocation = { pid: child.pid, startTicks: ticksSinceBoot(startedAt), tag, stdio: child.childStdio ?? stdioLinks(child.pid) };
     startedProcesses.set(child, invocation);
     registerInvocation(invocation);
     watchdog.watch(child.pid);

@@ -13,6 +13,11 @@ import { sweepOrphans } from './orphans';
 
 /** How often adopted orphans are looked for when no SIGCHLD says so (one short read). */
 const SWEEP_MS = 100;
+/**
+ * After a SIGCHLD, how soon: every function process's exit sends one, and a look per exit
+ * would cost more than a zombie waiting this long does.
+ */
+const SIGCHLD_SWEEP_MS = 20;
 let installed: boolean | undefined;
 let sweepScheduled = false;
 let logger: Logger | undefined;
@@ -49,7 +54,7 @@ export function isSubreaper(): boolean {
 function scheduleSweep(): void {
   if (sweepScheduled) return;
   sweepScheduled = true;
-  setImmediate(sweep);
+  setTimeout(sweep, SIGCHLD_SWEEP_MS).unref();
 }
 
 function sweep(): void {

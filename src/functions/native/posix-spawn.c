@@ -4,7 +4,8 @@
  * clone(CLONE_VM | CLONE_VFORK): no copy of the parent's page tables, which fork() makes and
  * exec then throws away, and the parent's thread is held only until the exec.
  *
- *   spawn(file, argv, envp, cwd) -> [pid, stdin fd, stdout fd, stderr fd]
+ *   spawn(file, argv, envp, cwd) -> [pid, stdin fd, stdout fd, stderr fd, and the inodes of the
+ *     child's ends of those three sockets: whoever holds one later is the invocation's]
  *     three socket pairs; the child in a new session with default signal handlers and no signals
  *     blocked, as libuv sets up a detached child, and with no fd but 0-2 (closefrom in the child:
  *     a descriptor some library opened without close-on-exec does not reach a function);
@@ -27,6 +28,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -169,6 +171,11 @@ static napi_value Spawn(napi_env env, napi_callback_info info) {
   free_strings(argv);
   free_strings(envp);
   int child_ends[3] = {in[0], out[1], err[1]};
+  double inodes[3] = {0, 0, 0};
+  for (int i = 0; i < 3 && !failed; i++) {
+    struct stat status;
+    if (fstat(child_ends[i], &status) == 0) inodes[i] = (double)status.st_ino;
+  }
   close_all(child_ends, 3);
   if (failed) {
     int ours[3] = {in[1], out[0], err[0]};
@@ -177,9 +184,9 @@ static napi_value Spawn(napi_env env, napi_callback_info info) {
   }
 
   napi_value result;
-  int values[4] = {pid, in[1], out[0], err[0]};
+  double values[7] = {pid, in[1], out[0], err[0], inodes[0], inodes[1], inodes[2]};
   // The process runs from here on: the fds are handed over even if the array cannot be made.
-  if (napi_create_array_with_length(env, 4, &result) != napi_ok) {
+  if (napi_create_array_with_length(env, 7, &result) != napi_ok) {
     int ours[3] = {in[1], out[0], err[0]};
     close_all(ours, 3);
     kill(pid, SIGKILL);
@@ -187,9 +194,9 @@ static napi_value Spawn(napi_env env, napi_callback_info info) {
     napi_throw_error(env, "ERR_NAPI", "cannot return the started process");
     return NULL;
   }
-  for (uint32_t i = 0; i < 4; i++) {
+  for (uint32_t i = 0; i < 7; i++) {
     napi_value number;
-    if (napi_create_int32(env, values[i], &number) != napi_ok || napi_set_element(env, result, i, number) != napi_ok) {
+    if (napi_create_double(env, values[i], &number) != napi_ok || napi_set_element(env, result, i, number) != napi_ok) {
       int ours[3] = {in[1], out[0], err[0]};
       close_all(ours, 3);
       kill(pid, SIGKILL);
