@@ -82,6 +82,11 @@ const functions: FixtureTree = {
   ),
   ...script('leaver', `( setsid env -i /bin/sleep 300 ${QUIET} & echo $! > leaver-child.pid; settled $! )\n${RESPOND}`, 'pool: 0\n'),
   'functions/node-helper/index.js': NODE_HELPER,
+  'functions/plain/index.js': `require('node:fs').appendFileSync('../../plain.log', process.pid + '\\n');
+let data = '';
+process.stdin.on('data', (chunk) => (data += chunk));
+process.stdin.on('end', () => console.log(JSON.stringify({ success: true, output: { pid: process.pid } })));
+`,
   'functions/python-helper/index.py': PYTHON_HELPER,
 };
 
@@ -178,6 +183,31 @@ describe.each([
       fs.writeFileSync(path.join(root, 'release'), '');
       expect((await long).status).toBe(200);
       expect(await waitFor(() => !isAlive(leaverChild) && !isAlive(longChild) && !isAlive(longMain), 5000)).toBe(true);
+    });
+  });
+
+  linuxWithAddon('with warm processes waiting', () => {
+    it('ends an orphan nobody can be sure of by replacing the warm processes that could have started it', async () => {
+      const server = await serve(env);
+      const plain = (): number[] => {
+        try {
+          return fs.readFileSync(path.join(root, 'plain.log'), 'utf8').split('\n').filter(Boolean).map(Number);
+        } catch {
+          return [];
+        }
+      };
+      expect((await call(server, 'plain')).status).toBe(200);
+      // The cold one answered; the second is the warm process the pool started after it.
+      expect(await waitFor(() => plain().length === 2, 5000)).toBe(true);
+      const warm = plain()[1];
+      pids.push(warm);
+      expect((await call(server, 'orphan')).status).toBe(200);
+      const orphan = await pidFrom('orphan.pid');
+      expect(await waitFor(() => !isAlive(orphan) && !isAlive(warm), 5000)).toBe(true);
+      // Replaced, and the function still answers from a warm process.
+      expect(await waitFor(() => plain().length === 3, 5000)).toBe(true);
+      const answer = await call(server, 'plain');
+      expect([answer.status, answer.body.output.pid]).toEqual([200, plain()[2]]);
     });
   });
 

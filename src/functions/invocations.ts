@@ -30,6 +30,8 @@ export interface Invocation {
 interface Record {
   readonly invocation: Invocation;
   finishedTicks: number | null;
+  /** While it waits, warm, for a request: ends and replaces it. */
+  replace: (() => void) | null;
 }
 
 const running = new Map<number, Record>();
@@ -60,7 +62,7 @@ export function stdioLinks(pid: number): string[] {
 /** Records a function process alyx has just started. */
 export function registerInvocation(invocation: Invocation): void {
   if (completeSinceTicks === 0) completeSinceTicks = invocation.startTicks;
-  running.set(invocation.pid, { invocation, finishedTicks: null });
+  running.set(invocation.pid, { invocation, finishedTicks: null, replace: null });
 }
 
 /** Records that an invocation and what it left are ended. */
@@ -75,6 +77,29 @@ export function finishInvocation(pid: number): void {
   while (ended.length > REMEMBER_ENDED_MAX || (ended.length > 0 && (ended[0].finishedTicks ?? 0) < horizon)) {
     completeSinceTicks = Math.max(completeSinceTicks, ended.shift()?.finishedTicks ?? 0);
   }
+}
+
+/** Notes that a function process waits, warm, for a request; `replace` ends it and starts another. */
+export function markWarm(pid: number, replace: () => void): void {
+  const record = running.get(pid);
+  if (record) record.replace = replace;
+}
+
+/** It was given a request, or is being ended. */
+export function noLongerWarm(pid: number): void {
+  const record = running.get(pid);
+  if (record) record.replace = null;
+}
+
+/**
+ * Ends and replaces the warm processes among `invocations`, if every one still running is
+ * warm; returns how many. Those are what an orphan nobody can attribute is waiting for.
+ */
+export function replaceIfAllWarm(invocations: readonly Invocation[]): number {
+  const records = invocations.filter(isRunning).map((invocation) => running.get(invocation.pid) as Record);
+  if (records.length === 0 || records.some((record) => record.replace === null)) return 0;
+  for (const record of records) record.replace?.();
+  return records.length;
 }
 
 /** Every function process alyx has started and not ended: running invocations and warm processes. */

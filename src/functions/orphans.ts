@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import type { Logger } from '../logger';
 import { loadPosixAddon } from './addon';
-import { INVOCATION_VARIABLE, invocationHolding, invocationTagged, isRunning, runningAt, runningLeader, type Invocation } from './invocations';
+import { INVOCATION_VARIABLE, invocationHolding, invocationTagged, isRunning, replaceIfAllWarm, runningAt, runningLeader, type Invocation } from './invocations';
 import { isOwnChild } from './own-children';
 import { killGroup, readProcess, type ProcessInfo } from './process-group';
 import { watchdog } from './watchdog';
@@ -119,6 +119,10 @@ export function sweepOrphans(logger?: Logger): number {
       logger?.debug({ pid, pgid: info.pgid }, 'an orphaned process is now ended with alyx if alyx dies');
     }
     const attribution = attribute(info);
+    // Nobody's for sure, and only warm processes that may have started it still run.
+    if (!attribution.owner && replaceIfAllWarm(attribution.candidates) > 0) {
+      logger?.debug({ pid }, 'ended the warm processes that an orphaned process could have come from');
+    }
     if (isLeftOver(attribution) && !ending.has(info.pgid)) {
       ending.add(info.pgid);
       started++;

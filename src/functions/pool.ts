@@ -1,6 +1,7 @@
 import { AlyxError } from '../errors';
 import type { Logger } from '../logger';
 import type { FunctionProcess } from './native-process';
+import { markWarm, noLongerWarm } from './invocations';
 import { endFunctionProcess, spawnFunctionProcess, type SpawnSpec } from './runner';
 
 /**
@@ -256,6 +257,17 @@ class FunctionPool {
       child.off('exit', onExit);
       child.off('error', onError);
       child.stdin?.off('error', ignore);
+      noLongerWarm(child.pid as number);
+    });
+    // An orphan nobody can attribute waits for every function process that ran when it
+    // started; a waiting one, which may be its parent, is ended with its tree and replaced.
+    markWarm(child.pid, () => {
+      const index = this.#idle.indexOf(child);
+      if (index === -1) return;
+      this.#idle.splice(index, 1);
+      this.#logger.debug({ pid: child.pid }, `replacing a warm process of ${this.#name}: an orphan it may have started waits for it`);
+      void this.#end(child);
+      this.#scheduleRefill();
     });
     this.#idle.push(child);
   }
