@@ -62,6 +62,12 @@ print(json.dumps({'success': True, 'output': {}}))
 
 const functions: FixtureTree = {
   ...script('holds-stdout', `setsid env -i /bin/sleep 300 &\necho $! > held.pid\nsettled $!\n${RESPOND}`),
+  // In the group when the main process exits, out of it (and out of SIGTERM's reach) a moment later, holding stdout.
+  ...script(
+    'leaves-late',
+    `trap '' TERM\n( exec sh -c 'echo $$ > late.pid; sleep 0.2; exec setsid env -i /bin/sleep 300' ) &\n` +
+      `n=0\nwhile [ ! -s late.pid ] && [ $n -lt 100000 ]; do n=$((n + 1)); done\n${RESPOND}`,
+  ),
   ...script('orphan', `( setsid env -i /bin/sleep 300 ${QUIET} & echo $! > orphan.pid; settled $! )\n${RESPOND}`, 'pool: 0\n'),
   ...script('escaped-hog', `setsid env -i ${process.execPath} -e "${HOG}" ${QUIET} &\nwait`, 'memory: 64mb\ntimeout: 20s\n'),
   ...script(
@@ -151,6 +157,17 @@ describe.each([
       expect(elapsed).toBeLessThan(1000);
       const held = await pidFrom('held.pid');
       expect(await waitFor(() => !isAlive(held), 5000)).toBe(true);
+    });
+
+    it('answers without waiting for a process that left the group while the group was being ended', async () => {
+      const server = await serve(env);
+      const started = Date.now();
+      const response = await call(server, 'leaves-late');
+      const elapsed = Date.now() - started;
+      expect(response.status).toBe(200);
+      const late = await pidFrom('late.pid');
+      expect(elapsed).toBeLessThan(1500);
+      expect(await waitFor(() => !isAlive(late), 5000)).toBe(true);
     });
 
     it('ends an orphan that holds none of its stdio, once the invocation has ended', async () => {

@@ -211,6 +211,15 @@ export function runProcess(spec: RunSpec, started?: FunctionProcess): Promise<Ru
       if (looked || !invocation) return;
       looked = true;
       endLeftovers(findLeftovers(invocation), failure === null);
+      // A process can leave the group between the look and the signal to the group, still
+      // holding stdout: it is looked for again once those ends are done, not after stdout.
+      if (kills.length > 0) {
+        void Promise.all(kills).then(() => {
+          if (settled) return;
+          const late = findLeftovers(invocation);
+          if (late.escapedGroups.length > 0 || late.unsure.length > 0) endLeftovers(late, false);
+        });
+      }
       void settle();
     };
 
@@ -226,7 +235,11 @@ export function runProcess(spec: RunSpec, started?: FunctionProcess): Promise<Ru
         const late = findLeftovers(invocation);
         if (late.escapedGroups.length > 0 || late.unsure.length > 0) endLeftovers(late, false);
       }
-      await Promise.all(kills);
+      // Until no end is added while waiting (the look above may still add some).
+      for (let waited = 0; waited < kills.length; ) {
+        waited = kills.length;
+        await Promise.all(kills);
+      }
       if (child.pid !== undefined) {
         runningGroups.delete(child.pid);
         released(child.pid, invocation ?? undefined);
