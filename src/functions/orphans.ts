@@ -24,7 +24,12 @@ export interface Attribution {
 
 interface Known extends Attribution {
   readonly startTicks: number;
+  /** When it was decided (performance.now()). */
+  readonly at: number;
 }
+
+/** An orphan nobody owns is looked at again after this long: each look reads its environment and fds. */
+const UNOWNED_RECHECK_MS = 100;
 
 /** Attributions by pid, checked against the start time (a pid is used again once free). */
 const known = new Map<number, Known>();
@@ -49,9 +54,9 @@ export function isAdopted(info: ProcessInfo): boolean {
 /** Which invocation an adopted orphan belongs to; cached per process. */
 export function attribute(info: ProcessInfo): Attribution {
   const cached = known.get(info.pid);
-  if (cached && cached.startTicks === info.startTicks && cached.owner) return cached;
+  if (cached && cached.startTicks === info.startTicks && (cached.owner || performance.now() - cached.at < UNOWNED_RECHECK_MS)) return cached;
   const attribution = attributeNow(info);
-  known.set(info.pid, { ...attribution, startTicks: info.startTicks });
+  known.set(info.pid, { ...attribution, startTicks: info.startTicks, at: performance.now() });
   return attribution;
 }
 
