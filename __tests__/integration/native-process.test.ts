@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import { ADDON_FILE, buildAddon, nodeHeaders } from '../../src/functions/native/build';
 import { processStartWay, startNativeProcess, type FunctionProcess } from '../../src/functions/native-process';
@@ -94,6 +95,26 @@ describeNative('function processes started with posix_spawn', () => {
     const ended = await run(child);
     expect(ended.exit).toEqual([7, null]);
     expect(ended.order).toEqual(['exit', 'stdout closed']);
+  });
+
+  it('gives the program fds 0-2 only, even one its starter holds without close-on-exec', () => {
+    const dir = fs.mkdtempSync('/tmp/alyx-native-');
+    const fd = fs.openSync(`${dir}/held`, 'w');
+    try {
+      // A node process that holds it at fd 40 (node marks a few low fds close-on-exec itself) starts a shell with the addon.
+      const starter = `
+        const { startNativeProcess } = require(${JSON.stringify(require.resolve('../../dist/functions/native-process.js'))});
+        const child = startNativeProcess('/bin/sh', ['-c', 'ls /proc/$$/fd'], '/tmp', { PATH: '/usr/bin:/bin' });
+        let out = '';
+        child.stdout.on('data', (chunk) => (out += chunk));
+        child.stdin.end();
+        child.on('close', () => console.log(JSON.stringify(out.split(/\\s+/).filter(Boolean))));`;
+      const run = spawnSync(process.execPath, ['-e', starter], { stdio: ['ignore', 'pipe', 'inherit', ...Array<'ignore'>(37).fill('ignore'), fd], encoding: 'utf8' });
+      expect(JSON.parse(run.stdout)).toEqual(['0', '1', '2']);
+    } finally {
+      fs.closeSync(fd);
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('throws the errno of a program that cannot be started', () => {
