@@ -8,13 +8,13 @@
  *   node bench/spawn-cost.cjs /path/to/executable [count]
  *
  * Where the build made alyx's posix_spawn addon, alyx's own way of starting with it
- * (dist/functions/native-process.js) is measured too.
+ * (dist/process/native-process.js) is measured too.
  * Prints one JSON line per way of spawning.
  */
 const childProcess = require('node:child_process');
 const { Worker, isMainThread, parentPort, workerData } = require('node:worker_threads');
 const crossSpawn = require('cross-spawn');
-const { processStartWay, startNativeProcess } = require('../dist/functions/native-process.js');
+const { processStartWay, startNativeProcess } = require('../dist/process/native-process.js');
 
 const OPTIONS = { stdio: ['pipe', 'pipe', 'pipe'], detached: true, env: process.env };
 const POSIX_SPAWN = 'posix_spawn (native addon)';

@@ -1,8 +1,9 @@
 import pino, { type DestinationStream, type Logger } from 'pino';
-import type { LogFormat } from './config/resolve';
 import { boundedLogStream } from './log-destination';
 
 export type { Logger };
+
+export type LogFormat = 'pretty' | 'json';
 
 export interface LoggerOptions {
   level: string;

@@ -17,7 +17,7 @@ import { hasCommand } from '../helpers/tools';
  */
 const TOKEN = `admin-token-${process.pid}-${Date.now()}`;
 const NOBODY = 65534;
-const ADDON_FILE = path.join(REPO_ROOT, 'dist', 'functions', 'native', 'posix-spawn.node');
+const ADDON_FILE = path.join(REPO_ROOT, 'dist', 'native', 'posix-spawn.node');
 
 /** Reads every /proc/<pid>/environ and cmdline it may, and reports where `input.needle` appears. */
 const PROBE = nodeFunction(`
@@ -175,7 +175,7 @@ describe("alyx's own environment block", () => {
   it('no longer shows ALYX_ADMIN_TOKEN in /proc/<pid>/environ once alyx has read it, even to root, addon or not', async () => {
     // The same step alyx takes at start, alone, without the addon that would also hide the block from non-root readers.
     const script = `
-      const { eraseFromEnviron } = require(${JSON.stringify(path.join(REPO_ROOT, 'dist', 'functions', 'environ-block.js'))});
+      const { eraseFromEnviron } = require(${JSON.stringify(path.join(REPO_ROOT, 'dist', 'host', 'environ-block.js'))});
       const erased = eraseFromEnviron(['ALYX_ADMIN_TOKEN', 'ALYX_ADMIN_TOKEN_FILE']);
       process.stdout.write(JSON.stringify({ erased, kept: process.env.KEPT, gone: process.env.ALYX_ADMIN_TOKEN ?? null }) + '\\n');
       setTimeout(() => {}, 10000);`;

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { processStartWay } from '../../src/functions/native-process';
+import { processStartWay } from '../../src/process/native-process';
 import { cleanEnv } from '../helpers/cli';
 import { isAlive, readPidFile, waitFor } from '../helpers/processes';
 import { executable, makeProject, removeProject, type FixtureTree } from '../helpers/project';

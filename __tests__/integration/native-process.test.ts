@@ -1,7 +1,8 @@
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import { ADDON_FILE, buildAddon, nodeHeaders } from '../../src/functions/native/build';
-import { processStartWay, startNativeProcess, type FunctionProcess } from '../../src/functions/native-process';
+// eslint-disable-next-line @typescript-eslint/no-var-requires
+const { ADDON_FILE, buildAddon, nodeHeaders } = require('../../scripts/build-addon.cjs') as { ADDON_FILE: string; buildAddon: (output?: string) => string | null; nodeHeaders: () => string | null };
+import { processStartWay, startNativeProcess, type FunctionProcess } from '../../src/process/native-process';
 import { cleanEnv } from '../helpers/cli';
 import { isAlive } from '../helpers/processes';
 import { makeProject, removeProject } from '../helpers/project';
@@ -103,7 +104,7 @@ describeNative('function processes started with posix_spawn', () => {
     try {
       // A node process that holds it at fd 40 (node marks a few low fds close-on-exec itself) starts a shell with the addon.
       const starter = `
-        const { startNativeProcess } = require(${JSON.stringify(require.resolve('../../dist/functions/native-process.js'))});
+        const { startNativeProcess } = require(${JSON.stringify(require.resolve('../../dist/process/native-process.js'))});
         const child = startNativeProcess('/bin/sh', ['-c', 'ls /proc/$$/fd'], '/tmp', { PATH: '/usr/bin:/bin' });
         let out = '';
         child.stdout.on('data', (chunk) => (out += chunk));

@@ -56,7 +56,7 @@ const invoke = (server: RunningServer, name: string) =>
 describe('npm pack, installed into a folder holding only functions/', () => {
   it('the tarball holds the CLI, the compiled code and the JSON Schemas, and no sources or tests', () => {
     const files = tarball.files.map((file) => file.path);
-    expect(files).toEqual(expect.arrayContaining(['bin/alyx.js', 'dist/cli/index.js', 'schemas/alyx.schema.json', 'schemas/manifest.schema.json', 'package.json']));
+    expect(files).toEqual(expect.arrayContaining(['bin/alyx.js', 'dist/cli/index.js', 'schemas/alyx.schema.json', 'schemas/manifest.schema.json', 'shims/node-preload.cjs', 'shims/python-preload.py', 'native/posix-spawn.c', 'scripts/build-addon.cjs', 'package.json']));
     expect(files.filter((file) => /^(src|__tests__|examples|bench)\/|\.map$/.test(file))).toEqual([]);
   });
 

@@ -1,9 +1,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { resolveConfig } from '../../src/config/resolve';
-import { Invoker } from '../../src/functions/invoker';
-import { ProcessPool } from '../../src/functions/pool';
-import { WATCHDOG_NAME } from '../../src/functions/watchdog';
+import { Invoker } from '../../src/invoke/invoker';
+import { ProcessPool } from '../../src/process/pool';
+import { WATCHDOG_NAME } from '../../src/process/watchdog';
 import { FunctionRegistry, loadSnapshot } from '../../src/functions/registry';
 import { cleanEnv } from '../helpers/cli';
 import { captureLogs } from '../helpers/logs';

@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import { lastPid, scanProcesses, signalGroup } from '../../src/functions/process-group';
-import { endUnsure, findLeftovers, invocationProcesses, INVOCATION_VARIABLE } from '../../src/functions/leftovers';
+import { lastPid, scanProcesses, signalGroup } from '../../src/process/process-group';
+import { endUnsure, findLeftovers, invocationProcesses, INVOCATION_VARIABLE } from '../../src/process/leftovers';
 import { isAlive, waitFor } from '../helpers/processes';
 
 /** A node process (it runs several threads) leading its own group, with one `sleep` child. */

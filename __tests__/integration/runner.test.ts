@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { resolveConfig, type Mode } from '../../src/config/resolve';
-import { Invoker, type InvocationResult } from '../../src/functions/invoker';
+import { Invoker, type InvocationResult } from '../../src/invoke/invoker';
 import { FunctionRegistry, loadSnapshot } from '../../src/functions/registry';
 import { captureLogs } from '../helpers/logs';
 import { isAlive, readPidFile, waitFor } from '../helpers/processes';

@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import { WATCHDOG_SCRIPT } from '../../src/functions/watchdog';
+import { WATCHDOG_SCRIPT } from '../../src/process/watchdog';
 import { isAlive, waitFor } from '../helpers/processes';
 
 /** The mask of signals a process ignores, from /proc/<pid>/status; 0 when it cannot be read. */

@@ -1,7 +1,7 @@
 import { ADMIN_TOKEN_FILE_VARIABLE, ADMIN_TOKEN_VARIABLE } from '../config/admin-token';
-import { eraseFromEnviron } from '../functions/environ-block';
-import { ancestorsShowing, ptraceRestricted } from '../functions/secret-exposure';
-import { makeUndumpable } from '../functions/undumpable';
+import { eraseFromEnviron } from '../host/environ-block';
+import { ancestorsShowing, ptraceRestricted } from '../host/secret-exposure';
+import { makeUndumpable } from '../host/undumpable';
 
 /**
  * Keeps the admin token from functions, which run as alyx's user: the variables leave

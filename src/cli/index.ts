@@ -105,7 +105,7 @@ function buildProgram(): Command {
 
 /** For the commands that run functions: see functions/hosting.ts. */
 async function prepareToRunFunctions(): Promise<void> {
-  const { prepareToRunFunctions: prepare } = await import('../functions/hosting');
+  const { prepareToRunFunctions: prepare } = await import('../host/prepare');
   prepare();
 }
 

@@ -1,5 +1,5 @@
 import { ConfigError } from '../errors';
-import { schemaAt } from '../schemas';
+import { schemaAt } from './schemas';
 import { isMapping } from './load';
 
 type Schema = Record<string, unknown>;

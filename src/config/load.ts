@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { ConfigError } from '../errors';
-import { ignoredKeyPaths, validateAgainst } from '../schemas';
+import { ignoredKeyPaths, validateAgainst } from './schemas';
 import { readYamlMapping } from './yaml-file';
 
 export const CONFIG_FILE_NAMES = ['alyx.yaml', 'alyx.yml'];

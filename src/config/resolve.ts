@@ -1,7 +1,8 @@
 import os from 'node:os';
 import path from 'node:path';
 import { ConfigError } from '../errors';
-import { modeDefaults, validateAgainst, type DefaultsContext } from '../schemas';
+import type { LogFormat } from '../logger';
+import { modeDefaults, validateAgainst, type DefaultsContext } from './schemas';
 import { readAdminToken } from './admin-token';
 import { expandEnvMap } from './expand-env';
 import { readEnvOverrides, setPath } from './env-overrides';
@@ -9,7 +10,6 @@ import { isMapping, loadConfigFile } from './load';
 import { parseDuration, parseMegabytes, parseSize } from './units';
 
 export type Mode = 'development' | 'production';
-export type LogFormat = 'pretty' | 'json';
 export type RuntimeName = 'node' | 'deno' | 'bun' | 'python' | 'go';
 
 export interface CorsConfig {

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import spawn from 'cross-spawn';
-import { killGroup } from './process-group';
+import { killGroup } from '../process/process-group';
 import type { FunctionDef } from './types';
 
 export interface BuildResult {

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import fs from 'node:fs';
 import { readYamlMapping } from '../config/yaml-file';
-import { validateAgainst } from '../schemas';
+import { validateAgainst } from '../config/schemas';
 import type { Runtime } from './types';
 
 export const MANIFEST_FILE_NAMES = ['manifest.yaml', 'manifest.yml'];

@@ -1,13 +1,11 @@
 import fs from 'node:fs';
-import path from 'node:path';
-import { parseEnv } from 'node:util';
-import { pathToFileURL } from 'node:url';
 import type { AlyxConfig } from '../config/resolve';
-import { readSettingsFile } from '../config/settings-file';
 import { discoverFunctions } from './discovery';
+import { readDotenv } from './dotenv';
 import { planExecution, type ExecutionPlan } from './entrypoint';
 import { ExecutableFinder, isExecutableFile } from './executables';
 import { realInterpreter } from './interpreter-path';
+import { findTypeScriptLoader } from './typescript-loader';
 import type { FunctionDef } from './types';
 
 export interface RegisteredFunction {
@@ -20,20 +18,6 @@ export interface FunctionSnapshot {
   readonly functions: ReadonlyMap<string, RegisteredFunction>;
   /** The project's .env file, parsed; it feeds the functions' environment. */
   readonly dotenv: Readonly<Record<string, string>>;
-}
-
-let typeScriptLoader: string | null | undefined;
-
-/** file: URL of the TypeScript loader alyx ships (tsx), resolved from alyx's own installation. */
-export function findTypeScriptLoader(): string | null {
-  if (typeScriptLoader === undefined) {
-    try {
-      typeScriptLoader = pathToFileURL(require.resolve('tsx')).href;
-    } catch {
-      typeScriptLoader = null;
-    }
-  }
-  return typeScriptLoader;
 }
 
 /** Discovers the functions of `config` and plans what each runs in the config's mode. */
@@ -54,17 +38,6 @@ export function loadSnapshot(config: AlyxConfig, env: NodeJS.ProcessEnv = proces
     functions.set(def.name, { def, plan: planExecution(def, context) });
   }
   return { functions, dotenv: readDotenv(config.projectDir) };
-}
-
-function readDotenv(projectDir: string): Record<string, string> {
-  const read = readSettingsFile(path.join(projectDir, '.env'));
-  if (!read.ok) return {};
-  try {
-    const parsed = parseEnv(read.text);
-    return Object.fromEntries(Object.entries(parsed).filter((entry): entry is [string, string] => entry[1] !== undefined));
-  } catch {
-    return {};
-  }
 }
 
 /** The functions being served. A reload swaps the snapshot in one step; running invocations keep theirs. */
@@ -89,10 +62,22 @@ export class FunctionRegistry {
     return [...this.#snapshot.functions.values()];
   }
 
-  /** Re-discovers the functions; returns the previous snapshot so callers can report changes. */
+  /**
+   * Re-discovers the functions; returns the previous snapshot so callers can report changes. A
+   * function whose definition and plan did not change keeps its RegisteredFunction object, so
+   * what is keyed on it (its spawn spec, its warm processes) carries over; a changed .env
+   * changes every function.
+   */
   reload(): FunctionSnapshot {
     const previous = this.#snapshot;
-    this.#snapshot = this.#load();
+    const next = this.#load();
+    const sameEnv = sameJson(previous.dotenv, next.dotenv);
+    const functions = new Map<string, RegisteredFunction>();
+    for (const [name, fn] of next.functions) {
+      const before = previous.functions.get(name);
+      functions.set(name, sameEnv && before && sameJson(before, fn) ? before : fn);
+    }
+    this.#snapshot = { functions, dotenv: next.dotenv };
     return previous;
   }
 }
@@ -110,8 +95,12 @@ export function diffSnapshots(previous: FunctionSnapshot, next: FunctionSnapshot
   for (const [name, fn] of next.functions) {
     const before = previous.functions.get(name);
     if (!before) added.push(name);
-    else if (JSON.stringify(before) !== JSON.stringify(fn)) changed.push(name);
+    else if (before !== fn && !sameJson(before, fn)) changed.push(name);
   }
   const removed = [...previous.functions.keys()].filter((name) => !next.functions.has(name));
   return { added, removed, changed };
+}
+
+function sameJson(a: unknown, b: unknown): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
 }

@@ -1,7 +1,7 @@
 import { isUtf8 } from 'node:buffer';
 import type { IncomingMessage } from 'node:http';
 import { ClientClosedError, InvalidInputError, InvalidJsonError, OverloadedError, PayloadTooLargeError, type AlyxError } from '../errors';
-import { parseInputText } from '../functions/json-input';
+import { parseInputText } from '../invoke/json-input';
 import type { BodyBudget } from './body-budget';
 
 /** A request body read whole, holding its share of the budget until `release` (see BodyBudget). */

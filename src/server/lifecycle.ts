@@ -1,12 +1,12 @@
 import type { AddressInfo } from 'node:net';
 import type { AlyxConfig } from '../config/resolve';
 import { ServerStartError, ShuttingDownError } from '../errors';
-import { Invoker } from '../functions/invoker';
-import { processStartWay } from '../functions/native-process';
-import { ProcessPool } from '../functions/pool';
+import { Invoker } from '../invoke/invoker';
+import { processStartWay } from '../process/native-process';
+import { ProcessPool } from '../process/pool';
 import { diffSnapshots, FunctionRegistry, loadSnapshot, type FunctionSnapshot } from '../functions/registry';
-import { killAllRunningGroups } from '../functions/runner';
-import { isSubreaper, reportOrphansTo } from '../functions/subreaper';
+import { killAllRunningGroups } from '../process/runner';
+import { isSubreaper, reportOrphansTo } from '../process/subreaper';
 import { startDevLoop } from '../dev/dev-loop';
 import type { Logger } from '../logger';
 import { createHttpServer } from './app';

@@ -4,7 +4,7 @@ import type { AlyxConfig } from '../config/resolve';
 import { ClientClosedError, FunctionNotFoundError, MethodNotAllowedError, NotFoundError, ShuttingDownError, UnauthorizedError } from '../errors';
 import { describeAll } from '../functions/describe';
 import { FUNCTION_NAME_PATTERN } from '../functions/discovery';
-import { toEnvelope, type Invoker } from '../functions/invoker';
+import { toEnvelope, type Invoker } from '../invoke/invoker';
 import type { FunctionRegistry } from '../functions/registry';
 import type { Logger } from '../logger';
 import { parseJsonObject, queryToInput, readBody } from './body';

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import type { AlyxConfig } from '../config/resolve';
-import { formatTable } from '../cli/table';
+import { formatTable } from '../text-table';
 import type { RegisteredFunction } from '../functions/registry';
 import type { Logger } from '../logger';
 

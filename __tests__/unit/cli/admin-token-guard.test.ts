@@ -1,11 +1,11 @@
 import { guardAdminToken } from '../../../src/cli/admin-token-guard';
-import { eraseFromEnviron } from '../../../src/functions/environ-block';
-import { ancestorsShowing, ptraceRestricted } from '../../../src/functions/secret-exposure';
-import { makeUndumpable } from '../../../src/functions/undumpable';
+import { eraseFromEnviron } from '../../../src/host/environ-block';
+import { ancestorsShowing, ptraceRestricted } from '../../../src/host/secret-exposure';
+import { makeUndumpable } from '../../../src/host/undumpable';
 
-jest.mock('../../../src/functions/environ-block');
-jest.mock('../../../src/functions/secret-exposure');
-jest.mock('../../../src/functions/undumpable');
+jest.mock('../../../src/host/environ-block');
+jest.mock('../../../src/host/secret-exposure');
+jest.mock('../../../src/host/undumpable');
 
 const erased = jest.mocked(eraseFromEnviron);
 const undumpable = jest.mocked(makeUndumpable);

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { resolveConfig, toConfig, type AlyxConfig, type ResolveOptions } from '../../../src/config/resolve';
-import { SCHEMA_DIR, validateAgainst } from '../../../src/schemas';
+import { SCHEMA_DIR, validateAgainst } from '../../../src/config/schemas';
 import { ConfigError } from '../../../src/errors';
 import { makeProject, removeProject } from '../../helpers/project';
 

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { AlyxError } from '../../../src/errors';
-import { parseStdout } from '../../../src/functions/protocol';
+import { parseStdout } from '../../../src/protocol/protocol';
 import { parseJsonObject, queryToInput } from '../../../src/server/body';
 import { route } from '../../../src/server/routes';
 

@@ -1,8 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { UsageError } from '../../errors';
-import { Invoker, toEnvelope } from '../../functions/invoker';
-import { parseInputText } from '../../functions/json-input';
+import { Invoker, toEnvelope } from '../../invoke/invoker';
+import { parseInputText } from '../../invoke/json-input';
 import { FunctionRegistry, loadSnapshot } from '../../functions/registry';
 import { loadContext, modeFromFlags, type ProjectOptions } from '../context';
 

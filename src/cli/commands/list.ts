@@ -1,7 +1,7 @@
 import { describeAll } from '../../functions/describe';
 import { loadSnapshot } from '../../functions/registry';
 import { loadContext, modeFromFlags, type ProjectOptions } from '../context';
-import { formatTable } from '../table';
+import { formatTable } from '../../text-table';
 
 export interface ListOptions extends ProjectOptions {
   json?: boolean;

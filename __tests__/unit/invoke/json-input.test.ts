@@ -1,4 +1,4 @@
-import { exceedsDepth, MAX_JSON_DEPTH, parseInputText } from '../../../src/functions/json-input';
+import { exceedsDepth, MAX_JSON_DEPTH, parseInputText } from '../../../src/invoke/json-input';
 
 const nested = (levels: number): string => '['.repeat(levels) + ']'.repeat(levels);
 

@@ -1,4 +1,4 @@
-import { DEFAULT_FUNCTION_ERROR_CODE, normaliseResponse, parseStdout } from '../../../src/functions/protocol';
+import { DEFAULT_FUNCTION_ERROR_CODE, normaliseResponse, parseStdout } from '../../../src/protocol/protocol';
 
 const OK = { request_id: 'r1', success: true, output: { message: 'Hello, World!' }, logs: [{ level: 'info', message: 'hi' }] };
 

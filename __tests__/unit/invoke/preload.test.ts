@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { ExecutionPlan } from '../../../src/functions/entrypoint';
-import { WARM_PROCESS_VARIABLE, warmProcessEnv } from '../../../src/functions/preload';
+import { WARM_PROCESS_VARIABLE, warmProcessEnv } from '../../../src/invoke/preload';
 
 const plan = (exec: ExecutionPlan['exec']): ExecutionPlan => ({ status: 'ready', message: null, exec, from: 'source', file: 'index.js', command: '/usr/bin/node', args: ['index.js'] });
 
@@ -16,7 +16,7 @@ describe('warmProcessEnv', () => {
   });
 
   it('names the variable the node preload reads', () => {
-    const preload = fs.readFileSync(path.resolve(__dirname, '..', '..', '..', 'src', 'functions', 'node-preload.ts'), 'utf8');
+    const preload = fs.readFileSync(path.resolve(__dirname, '..', '..', '..', 'shims', 'node-preload.cjs'), 'utf8');
     expect(preload).toContain(`const WARM_PROCESS_VARIABLE = '${WARM_PROCESS_VARIABLE}';`);
   });
 });

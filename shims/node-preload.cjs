@@ -1,3 +1,4 @@
+'use strict';
 /**
  * Loaded with --require into a node function's main process. Once the last 'exit' listener has
  * run, no JavaScript can write to stdout any more, so stdout is closed right there: alyx sees
@@ -5,27 +6,29 @@
  * take about 10 ms more. fd 1 is then pointed at /dev/null, so that nothing writes to a
  * descriptor the process might reuse.
  */
-import { Console } from 'node:console';
-import fs from 'node:fs';
-import net from 'node:net';
-import { Writable } from 'node:stream';
+const { Console } = require('node:console');
+const fs = require('node:fs');
+const net = require('node:net');
+const { Writable } = require('node:stream');
 
-/** Set by alyx on a process started ahead of its request (preload.ts): read, then removed. */
+/** Set by alyx on a process started ahead of its request (src/invoke/preload.ts): read, then removed. */
 const WARM_PROCESS_VARIABLE = 'ALYX_WARM_PROCESS';
 
 const emit = process.emit;
-if (process.platform !== 'win32') process.emit = function emitThenCloseStdout(this: NodeJS.Process, event: string | symbol, ...args: unknown[]): boolean {
-  const result = (emit as (event: string | symbol, ...args: unknown[]) => boolean).call(this, event, ...args);
-  if (event === 'exit') {
-    try {
-      fs.closeSync(1);
-      fs.openSync('/dev/null', 'w');
-    } catch {
-      // Already closed, or no /dev/null: stdout then ends with the process, as without this.
+if (process.platform !== 'win32') {
+  process.emit = function emitThenCloseStdout(event, ...args) {
+    const result = emit.call(this, event, ...args);
+    if (event === 'exit') {
+      try {
+        fs.closeSync(1);
+        fs.openSync('/dev/null', 'w');
+      } catch {
+        // Already closed, or no /dev/null: stdout then ends with the process, as without this.
+      }
     }
-  }
-  return result;
-} as typeof process.emit;
+    return result;
+  };
+}
 
 // A warm process waits for its request. The first write to stdout and the first console.log
 // compile their code paths (about 1.5 ms here); doing it now takes that off the answer's path.
@@ -43,7 +46,7 @@ if (startedAhead && process.platform === 'linux') warmReadPath();
  * over an abstract unix socket (no file, gone with the process) run the same code now. Only in a
  * process started ahead of its request: in any other, the request is already waiting.
  */
-function warmReadPath(): void {
+function warmReadPath() {
   const name = `\0alyx-warm-${process.pid}`;
   const server = net.createServer((socket) => {
     socket.on('error', () => undefined);

@@ -5,13 +5,13 @@ import { AlyxError, ExecutionError, FunctionNotFoundError, FunctionNotReadyError
 import type { Logger } from '../logger';
 import { buildFunctionEnv } from './environment';
 import { exceedsDepth, MAX_JSON_DEPTH } from './json-input';
-import { encodeRequest, type FunctionErrorBody } from './protocol';
+import { encodeRequest, type FunctionErrorBody } from '../protocol/protocol';
 import { ConcurrencyLimiter } from './limiter';
 import { argsWithPreload, warmProcessEnv } from './preload';
-import type { ProcessPool } from './pool';
-import type { FunctionRegistry, FunctionSnapshot, RegisteredFunction } from './registry';
-import { runProcess, type RunResult, type SpawnSpec } from './runner';
-import { whyNotRunnable } from './still-runnable';
+import type { ProcessPool } from '../process/pool';
+import type { FunctionRegistry, FunctionSnapshot, RegisteredFunction } from '../functions/registry';
+import { runProcess, type RunResult, type SpawnSpec } from '../process/runner';
+import { whyNotRunnable } from '../functions/still-runnable';
 
 export interface InvokerHooks {
   /** Development: an invocation of a function that runs its build output waits for its build. */

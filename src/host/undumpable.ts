@@ -1,4 +1,4 @@
-import { loadPosixAddon } from './addon';
+import { loadPosixAddon } from '../process/addon';
 
 /**
  * Marks alyx not dumpable (prctl PR_SET_DUMPABLE 0, through the addon): its /proc/<pid>

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import Ajv from 'ajv';
-import { SCHEMA_DIR, ignoredKeyPaths, validateAgainst, type SchemaName } from '../../src/schemas';
+import { SCHEMA_DIR, ignoredKeyPaths, validateAgainst, type SchemaName } from '../../../src/config/schemas';
 
 const DRAFT_07 = 'http://json-schema.org/draft-07/schema#';
 

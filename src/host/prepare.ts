@@ -1,5 +1,5 @@
 import { closeInheritedFds } from './inherited-fds';
-import { installSubreaper } from './subreaper';
+import { installSubreaper } from '../process/subreaper';
 
 /**
  * What alyx does once, before it starts any function process: no fd it inherited reaches a

@@ -1,6 +1,6 @@
-import { finishInvocation, invocationHolding, invocationTagged, isRunning, registerInvocation, runningAt, runningInvocations, type Invocation } from '../../../src/functions/invocations';
-import { isLeftOver } from '../../../src/functions/orphans';
-import { ticksSinceBoot } from '../../../src/functions/process-group';
+import { finishInvocation, invocationHolding, invocationTagged, isRunning, registerInvocation, runningAt, runningInvocations, type Invocation } from '../../../src/process/invocations';
+import { isLeftOver } from '../../../src/process/orphans';
+import { ticksSinceBoot } from '../../../src/process/process-group';
 
 /** Made-up function processes: pids far above any real one. */
 let next = 4_000_000;

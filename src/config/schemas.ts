@@ -1,10 +1,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import Ajv, { type ErrorObject, type ValidateFunction } from 'ajv';
-import { DURATION_PATTERN, SIZE_PATTERN } from './config/units';
+import { DURATION_PATTERN, SIZE_PATTERN } from './units';
 
 /** The JSON Schemas ship in the package's schemas/ folder, where editors can use them too. */
-export const SCHEMA_DIR = path.resolve(__dirname, '..', 'schemas');
+export const SCHEMA_DIR = path.resolve(__dirname, '..', '..', 'schemas');
 
 export type SchemaName = 'alyx' | 'manifest';
 type JsonSchema = Record<string, unknown>;

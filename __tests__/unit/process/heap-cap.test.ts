@@ -1,4 +1,4 @@
-import { heapWasExhausted, withHeapCap } from '../../../src/functions/heap-cap';
+import { heapWasExhausted, withHeapCap } from '../../../src/process/heap-cap';
 
 const MB = 1024 * 1024;
 

@@ -1,5 +1,5 @@
-import { logStdoutLines, StderrLog } from '../../../src/functions/function-output';
-import { parseStdout } from '../../../src/functions/protocol';
+import { logStdoutLines, StderrLog } from '../../../src/protocol/function-output';
+import { parseStdout } from '../../../src/protocol/protocol';
 import { captureLogs } from '../../helpers/logs';
 
 /** pino writes through a stream: its lines arrive a turn of the loop later. */

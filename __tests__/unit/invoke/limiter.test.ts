@@ -1,4 +1,4 @@
-import { ConcurrencyLimiter } from '../../../src/functions/limiter';
+import { ConcurrencyLimiter } from '../../../src/invoke/limiter';
 
 /** Lets queued promise callbacks run. */
 const flush = () => new Promise((resolve) => setImmediate(resolve));

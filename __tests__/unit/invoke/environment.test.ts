@@ -1,4 +1,4 @@
-import { buildFunctionEnv, type FunctionEnvInput } from '../../../src/functions/environment';
+import { buildFunctionEnv, type FunctionEnvInput } from '../../../src/invoke/environment';
 
 const PROCESS_ENV: NodeJS.ProcessEnv = {
   PATH: '/usr/bin:/bin',

@@ -1,5 +1,7 @@
-// The build's copy, also for tests that load alyx from its TypeScript source.
-import { ADDON_FILE } from './native/build';
+import path from 'node:path';
+
+/** Built by scripts/build-addon.cjs; tests that load alyx from its TypeScript source use the build's copy too. */
+const ADDON_FILE = path.resolve(__dirname, '..', '..', 'dist', 'native', 'posix-spawn.node');
 
 /** What native/posix-spawn.c exports. */
 export interface PosixAddon {
