@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import { cleanEnv } from '../helpers/cli';
@@ -211,5 +212,27 @@ describe('a deeply nested response', () => {
     expect(response.status).toBe(502);
     expect(response.body.error.code).toBe('EXECUTION_ERROR');
     expect(response.body.error.message).toMatch(/more than 512 levels deep/);
+  });
+});
+
+describe('refusals on a kept-alive connection', () => {
+  it('many refused POSTs on one connection leave no listener behind (no MaxListenersExceededWarning)', async () => {
+    root = makeProject({ 'functions/echo/index.js': ECHO });
+    const server = await serve(['serve']);
+    const url = new URL(server.url);
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    for (let i = 0; i < 30; i++) {
+      const status = await new Promise<number | undefined>((resolve, reject) => {
+        const req = http.request({ host: url.hostname, port: url.port, path: '/api/functions/nope', method: 'POST', agent, headers: { 'Content-Type': 'application/json' } }, (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.statusCode));
+        });
+        req.on('error', reject);
+        req.end('{"a": 1}');
+      });
+      expect(status).toBe(404);
+    }
+    agent.destroy();
+    expect(server.stderr()).not.toMatch(/MaxListenersExceededWarning/);
   });
 });

@@ -70,21 +70,29 @@ function sendFailure(context: ServerContext, res: ServerResponse, requestId: str
   sendError(res, requestId, error, headers);
 }
 
-/** How long the rest of an oversized body may keep arriving (and be discarded) after its 413. */
+/** How long the rest of a refused request's body may keep arriving (and be discarded) after its answer. */
 const OVERSIZED_BODY_LINGER_MS = 2000;
 
 /**
- * After a 413 the rest of the body is discarded as it arrives, not kept, and the connection is
- * cut if it is still coming after a while. Closing at once would reset a connection with unread
- * data in it, and the client, still sending, could lose the 413 to the reset.
+ * After a request is refused before its body was read, the rest of the body is discarded as it
+ * arrives, not kept, and the connection is cut if it is still coming after a while. Closing at
+ * once would reset a connection with unread data in it, and the client, still sending, could
+ * lose the answer to the reset.
  */
 function closeAfterLinger(req: IncomingMessage): void {
   if (req.complete) return;
   req.resume();
-  const timer = setTimeout(() => req.socket.destroy(), OVERSIZED_BODY_LINGER_MS);
+  const socket = req.socket;
+  const timer = setTimeout(() => socket.destroy(), OVERSIZED_BODY_LINGER_MS);
   timer.unref();
-  req.once('end', () => clearTimeout(timer));
-  req.socket.once('close', () => clearTimeout(timer));
+  // Both listeners go once either fires: a kept-alive connection serves many requests.
+  const done = (): void => {
+    clearTimeout(timer);
+    req.off('end', done);
+    socket.off('close', done);
+  };
+  req.once('end', done);
+  socket.once('close', done);
 }
 
 /** server.write_timeout: a client that does not read its answer in time loses the connection. */
