@@ -232,3 +232,52 @@ describe('production has no watcher', () => {
     expect((await invoke(server, 'fresh')).status).toBe(404);
   });
 });
+
+describe('a development reload reaches only what changed', () => {
+  /** Notes its pid in the project folder when it starts (outside its own folder, whose changes end its warm processes). */
+  const PID_NOTING = nodeFunction("console.log(JSON.stringify({ success: true, output: process.pid }));").replace(
+    "let data = '';",
+    "require('node:fs').appendFileSync(require('node:path').join(__dirname, '..', '..', 'b-started.log'), process.pid + '\\n');\nlet data = '';",
+  );
+  const started = (): number[] => {
+    const file = path.join(root, 'b-started.log');
+    return fs.existsSync(file) ? fs.readFileSync(file, 'utf8').trim().split('\n').map(Number) : [];
+  };
+
+  beforeEach(() => {
+    root = makeProject({
+      'alyx.yaml': 'functions:\n  pool: 1\n',
+      'functions/a/index.js': answer("'a'"),
+      'functions/a/manifest.yaml': 'build:\n  command: sh\n  args: [-c, "mkdir -p out && echo built > out/stamp"]\n  watch: ["src/**"]\n  output: out/stamp\n',
+      'functions/b/index.js': PID_NOTING,
+    });
+  });
+
+  it("editing A's manifest, or rebuilding A, leaves B's warm process alone", async () => {
+    const server = await dev();
+    expect((await invoke(server, 'b')).status).toBe(200);
+    // B's first invocation started its own process, and the pool one more to wait for the next.
+    expect(await waitFor(() => started().length === 2, 10_000)).toBe(true);
+    const warm = started()[1];
+
+    writeTree(root, { 'functions/a/manifest.yaml': 'description: changed\nbuild:\n  command: sh\n  args: [-c, "mkdir -p out && echo built > out/stamp"]\n  watch: ["src/**"]\n  output: out/stamp\n' });
+    await server.waitForLog((line) => line.msg === '~ changed a');
+    writeTree(root, { 'functions/a/src/main.txt': 'edited\n' });
+    await server.waitForLog((line) => line.build === 'succeeded' && line.function === 'a');
+    await server.waitForLog((line) => line.reason === 'build' && String(line.msg).startsWith('functions re-discovered'));
+
+    const answered = await invoke(server, 'b');
+    expect(answered.body.output).toBe(warm);
+  });
+
+  it('SIGHUP still ends every warm process: an operator reload picks up a deploy', async () => {
+    const server = await dev();
+    expect((await invoke(server, 'b')).status).toBe(200);
+    expect(await waitFor(() => started().length === 2, 10_000)).toBe(true);
+    const warm = started()[1];
+    server.child.kill('SIGHUP');
+    await server.waitForLog((line) => line.reason === 'SIGHUP');
+    const answered = await invoke(server, 'b');
+    expect(answered.body.output).not.toBe(warm);
+  });
+});

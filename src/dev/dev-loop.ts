@@ -15,7 +15,7 @@ export interface DevLoopOptions {
   readonly config: AlyxConfig;
   readonly registry: FunctionRegistry;
   readonly logger: Logger;
-  /** Re-discovers the functions and logs what changed. */
+  /** Re-discovers the functions and logs what changed; what did not change keeps its state (warm processes). */
   readonly reload: (reason: string) => void;
   /** Any file of a function changed (its warm processes run what they loaded at start). */
   readonly onFunctionChange?: (name: string) => void;
@@ -32,7 +32,11 @@ export async function startDevLoop({ config, registry, logger, reload, onFunctio
     projectDir: config.projectDir,
     logger,
     lookup: (name) => registry.get(name)?.def,
-    onBuilt: () => reload('build'),
+    // A new output changes what the function runs even where its definition stayed the same.
+    onBuilt: (name) => {
+      onFunctionChange?.(name);
+      reload('build');
+    },
   });
   for (const { def, plan } of registry.list()) {
     if (plan.from === 'output' && plan.status === 'not_built' && def.build?.command) void builder.build(def.name);

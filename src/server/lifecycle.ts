@@ -47,16 +47,29 @@ export async function runServer(options: RunServerOptions): Promise<void> {
   let shuttingDown = false;
   const inflight = new InflightInvocations();
   const pool = new ProcessPool({ logger });
-  const reload = (reason: string): number => {
+  /**
+   * Re-discovers the functions. Warm processes run what they loaded when they started: an
+   * operator's reload (SIGHUP, the admin endpoint) picking up a deploy ends them all; a
+   * development reload ends only those of functions that changed or left.
+   */
+  const reload = (reason: string, scope: 'all' | 'changed' = 'all'): number => {
     const previous = registry.reload();
-    // Warm processes were started from the previous definitions and environment.
-    void pool.drain(reason);
+    if (scope === 'all') void pool.drain(reason);
+    else {
+      for (const [name, before] of previous.functions) if (registry.get(name) !== before) void pool.drainFunction(name, reason);
+    }
     logChanges(logger, previous, registry.snapshot, reason);
     return registry.snapshot.functions.size;
   };
   const devLoop =
     config.mode === 'development'
-      ? await startDevLoop({ config, registry, logger, reload, onFunctionChange: (name) => void pool.drainFunction(name, 'its files changed') })
+      ? await startDevLoop({
+          config,
+          registry,
+          logger,
+          reload: (reason) => reload(reason, 'changed'),
+          onFunctionChange: (name) => void pool.drainFunction(name, 'its files changed'),
+        })
       : null;
   const invoker = new Invoker(config, registry, logger, env, { waitForBuild: devLoop?.waitForBuild, pool });
   const context: ServerContext = {
