@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import spawn from 'cross-spawn';
+import { LineSplitter } from '../line-splitter';
 import { killGroup } from '../process/process-group';
 import type { FunctionDef } from './types';
 
@@ -68,19 +69,16 @@ function spawnBuild(
     .join(path.delimiter);
   return new Promise((resolve) => {
     let log = '';
-    let pending = '';
     const child = spawn(command, args, { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     const onAbort = (): void => {
       if (child.pid !== undefined) void killGroup(child.pid);
     };
     options.signal?.addEventListener('abort', onAbort, { once: true });
+    const lines = new LineSplitter((line) => options.onLine?.(line));
     const collect = (chunk: Buffer): void => {
       const text = chunk.toString('utf8');
       log = (log + text).slice(-LOG_TAIL_BYTES);
-      pending += text;
-      const lines = pending.split('\n');
-      pending = lines.pop() ?? '';
-      for (const line of lines) options.onLine?.(line.replace(/\r$/, ''));
+      lines.push(text);
     };
     child.stdout?.on('data', collect);
     child.stderr?.on('data', collect);
@@ -89,8 +87,7 @@ function spawnBuild(
       if (finished) return;
       finished = true;
       options.signal?.removeEventListener('abort', onAbort);
-      if (pending !== '') options.onLine?.(pending);
-      pending = '';
+      lines.flush();
       resolve({ problem, log });
     };
     child.on('error', (error: NodeJS.ErrnoException) => {

@@ -1,4 +1,5 @@
 /** SPEC §5: what goes into alyx's log of a function's own output (stdout besides the response, and stderr). */
+import { LineSplitter } from '../line-splitter';
 import type { Logger } from '../logger';
 import { LineBudget, LOGGED_LINE_LIMITS, type DroppedOutput, type LineLimits } from './line-budget';
 import type { ParsedStdout } from './protocol';
@@ -27,7 +28,7 @@ function logDropped(logger: Logger, stream: 'stdout' | 'stderr', dropped: Droppe
 export class StderrLog {
   readonly #logger: Logger;
   readonly #budget: LineBudget;
-  #pending = '';
+  readonly #lines = new LineSplitter((line) => this.#emit(line), STDERR_MAX_LINE);
   #tail = '';
   /** The output not logged so far ends inside a line: that line is counted at its newline, or at flush. */
   #droppedOpenLine = false;
@@ -47,38 +48,18 @@ export class StderrLog {
       this.#drop(chunk);
       return;
     }
-    this.#pending += chunk.toString('utf8');
-    let start = 0;
-    let newline: number;
-    while ((newline = this.#pending.indexOf('\n', start)) !== -1) {
-      if (!this.#emit(this.#pending.slice(start, newline))) {
-        this.#dropFrom(start);
-        return;
-      }
-      start = newline + 1;
-    }
-    this.#pending = this.#pending.slice(start);
-    if (this.#pending.length > STDERR_MAX_LINE) {
-      if (!this.#emit(this.#pending)) this.#dropFrom(0);
-      this.#pending = '';
-    }
+    const rest = this.#lines.push(chunk.toString('utf8'));
+    if (rest !== null) this.#drop(Buffer.from(rest));
   }
 
   /** Logs what is left of a last line without its newline, and what did not fit the limits. */
   flush(): void {
-    if (this.#pending !== '' && !this.#emit(this.#pending)) this.#dropFrom(0);
-    this.#pending = '';
+    const rest = this.#lines.flush();
+    if (rest !== null) this.#drop(Buffer.from(rest));
     if (this.#droppedOpenLine) this.#budget.drop(1, 0);
     this.#droppedOpenLine = false;
     const dropped = this.#budget.dropped;
     if (dropped) logDropped(this.#logger, 'stderr', dropped);
-  }
-
-  /** Counts this.#pending from `start` on as not logged. */
-  #dropFrom(start: number): void {
-    const rest = Buffer.from(this.#pending.slice(start));
-    this.#pending = '';
-    this.#drop(rest);
   }
 
   #drop(output: Buffer): void {
@@ -89,10 +70,9 @@ export class StderrLog {
 
   /** Logs one line; false once the limits are reached. */
   #emit(line: string): boolean {
-    const trimmed = line.replace(/\r$/, '');
-    if (trimmed === '') return true;
-    if (!this.#budget.take(Buffer.byteLength(trimmed))) return false;
-    this.#logger.info({ stream: 'stderr' }, trimmed);
+    if (line === '') return true;
+    if (!this.#budget.take(Buffer.byteLength(line))) return false;
+    this.#logger.info({ stream: 'stderr' }, line);
     return true;
   }
 }
