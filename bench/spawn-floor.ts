@@ -14,6 +14,7 @@
  *   BENCH_SECONDS=2 npm run bench  # shorter runs
  *   BENCH_FUNCTIONS=node,binary    # only these functions
  *   ALYX_BIN=/other/bin/alyx.js    # measure another build of alyx against the same floor
+ *   BENCH_COMPARE=/old/bin/alyx.js # this build and another, taking turns in every cell
  *
  * Talks to 127.0.0.1 only; every run is bounded in time.
  */
@@ -45,6 +46,8 @@ const ALYX = process.env.ALYX_BIN ?? path.resolve(__dirname, '..', 'bin', 'alyx.
 const FLOOR = path.resolve(__dirname, 'floor-server.cjs');
 const SPAWN_COST = path.resolve(__dirname, 'spawn-cost.cjs');
 const GO_EXEC_SERVER = path.resolve(__dirname, 'go-exec-server');
+/** Another build of alyx to measure in turns with this one (its bin/alyx.js). */
+const COMPARE = process.env.BENCH_COMPARE ? path.resolve(process.env.BENCH_COMPARE) : null;
 const SPAWN_COST_PROCESSES = 200;
 const START_DEADLINE_MS = 20_000;
 
@@ -210,11 +213,11 @@ async function startGoExecServer(commands: Record<string, { command: string[]; c
   return startServer([JSON.stringify(commands), String(port)], process.env, port, (base, name) => `${base}/${name}`, '/no-such-function', program);
 }
 
-async function startAlyx(project: string, pool: number, nodeOptions: string[] = []): Promise<Server> {
+async function startAlyx(project: string, pool: number, nodeOptions: string[] = [], bin = ALYX): Promise<Server> {
   const server = await startAlyxServer(['serve', '-C', project], {
     env: cleanEnv({ ALYX_FUNCTIONS_POOL: String(pool) }),
     nodeOptions,
-    bin: ALYX,
+    bin,
     drainLogs: true,
     timeoutMs: START_DEADLINE_MS,
   });
@@ -408,7 +411,7 @@ function spawnShare(profileFile: string): { spawnMs: number; busyMs: number } {
 const loadAverage = (): string => os.loadavg().map((value) => value.toFixed(2)).join(' ');
 
 const fmt = (value: number, digits = 1): string => value.toFixed(digits);
-const signed = (value: number): string => `${value > 0 ? '+' : ''}${fmt(value)}`;
+const signed = (value: number, digits = 1): string => `${value > 0 ? '+' : ''}${fmt(value, digits)}`;
 
 function row(name: string, load: Load, a: Measured, b: Measured, c: Measured): string {
   const cells = [
@@ -434,7 +437,9 @@ async function main(): Promise<void> {
     const measuredOf = (server: string, name: string, load: Load): Measured => results.get(key(server, name, load)) as Measured;
     // All three run side by side (an idle server costs nothing), and each cell measures them
     // in turn, so a change in the machine's load hits all three alike.
-    const contenders = { a: await startFloor(commands), b: await startAlyx(project, 0), c: await startAlyx(project, POOL_SIZE) };
+    const contenders: Record<string, Server> = { a: await startFloor(commands), b: await startAlyx(project, 0), c: await startAlyx(project, POOL_SIZE) };
+    // Another build (BENCH_COMPARE=…/bin/alyx.js) takes its turns too: (d) without, (e) with the pool.
+    if (COMPARE) Object.assign(contenders, { d: await startAlyx(project, 0, [], COMPARE), e: await startAlyx(project, POOL_SIZE, [], COMPARE) });
     servers.push(...Object.values(contenders));
     for (const name of names) {
       for (const load of LOADS) {
@@ -546,6 +551,19 @@ async function main(): Promise<void> {
     console.log(
       `\nRound trip of a request that runs no function, one every ${(2 * 1000) / PACED_RATE} ms to each server on a kept-alive connection, p50: (a) floor ${fmt(idle.a)} ms (its 404), (b) alyx ${fmt(idle.b)} ms (GET /api/health)`,
     );
+    if (COMPARE) {
+      console.log(`\nThis build against ${COMPARE}, in turns (p50 difference with a 95% bootstrap interval; below 0: this build is faster):\n`);
+      console.log('| function | concurrency | other req/s | this req/s | this/other | p50 this − other, ms | 95% interval | + pool: other req/s | this req/s | this − other p50, ms |');
+      console.log('| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+      for (const name of names) {
+        for (const load of LOADS) {
+          const [b, c, d, e] = ['b', 'c', 'd', 'e'].map((label) => measuredOf(label, name, load));
+          const plain = medianDifference(d.latencies, b.latencies);
+          const pooled = medianDifference(e.latencies, c.latencies);
+          console.log(`| ${name} | ${load.label} | ${fmt(d.rps)} | ${fmt(b.rps)} | ${fmt(b.rps / d.rps, 2)} | ${signed(plain.difference, 2)} | ${signed(plain.low, 2)} to ${signed(plain.high, 2)} | ${fmt(e.rps)} | ${fmt(c.rps)} | ${signed(pooled.difference, 2)} |`);
+        }
+      }
+    }
     if (goTable) console.log(`\n${goTable}`);
     if (profileLine) console.log(`\n${profileLine}`);
     if (spawnCost) console.log(`\n${spawnCost}`);
