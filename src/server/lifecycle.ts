@@ -86,7 +86,14 @@ export async function runServer(options: RunServerOptions): Promise<void> {
     env,
   };
   const server = createHttpServer(context);
-  const url = await listen(server, config);
+  let url: string;
+  try {
+    url = await listen(server, config);
+  } catch (error) {
+    // The watcher and warm processes would otherwise keep a server that never started alive.
+    await Promise.all([devLoop?.close(), pool.close()]);
+    throw error;
+  }
   invoker.useBaseUrl(url);
   reportOrphansTo(logger);
   logger.info({ url, mode: config.mode, process_start: processStartWay(), subreaper: isSubreaper() }, `alyx ${config.mode === 'development' ? 'dev' : 'serve'} listening on ${url}`);
@@ -95,7 +102,8 @@ export async function runServer(options: RunServerOptions): Promise<void> {
   return new Promise<void>((resolve) => {
     const shutdown = async (signal: NodeJS.Signals): Promise<void> => {
       shuttingDown = true;
-      logger.info({ signal, running: inflight.size }, `${signal}: shutting down, ${inflight.size} invocation(s) running`);
+      const again = inflight.size > 0 ? ` (${signal === 'SIGINT' ? 'press Ctrl-C' : `send ${signal}`} again to exit now)` : '';
+      logger.info({ signal, running: inflight.size }, `${signal}: shutting down, ${inflight.size} invocation(s) running${again}`);
       server.close();
       server.closeIdleConnections();
       await Promise.all([devLoop?.close(), pool.close()]);
