@@ -88,3 +88,18 @@ describe('npm pack, installed into a folder holding only functions/', () => {
     expect([broken.status, broken.body.error.code, broken.body.error.details.status]).toEqual([503, 'FUNCTION_NOT_READY', 'invalid']);
   }, 90_000);
 });
+
+describe('the package as a library', () => {
+  it("require('alyx') gives the error classes, the status table and the version, with types", () => {
+    const entry = path.join(app, 'node_modules', 'alyx');
+    const manifest = JSON.parse(fs.readFileSync(path.join(entry, 'package.json'), 'utf8')) as { main: string; types: string; exports: Record<string, unknown> };
+    expect(Object.keys(manifest.exports)).toEqual(['.', './package.json']);
+    expect(fs.existsSync(path.join(entry, manifest.types))).toBe(true);
+    expect(fs.existsSync(path.join(entry, 'LICENSE'))).toBe(true);
+    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    const alyx = require(require.resolve('alyx', { paths: [app] })) as { TimeoutError: new (ms: number) => { code: string }; STATUS_BY_CODE: Record<string, number>; version: () => string };
+    expect(new alyx.TimeoutError(5).code).toBe('TIMEOUT');
+    expect(alyx.STATUS_BY_CODE.TIMEOUT).toBe(504);
+    expect(alyx.version()).toBe(manifest.exports && JSON.parse(fs.readFileSync(path.join(entry, 'package.json'), 'utf8')).version);
+  });
+});
