@@ -138,13 +138,13 @@ process.stdin.on('end', () => console.log(JSON.stringify({ success: true, output
     const call = (n: number) => request(`${server.url}/api/functions/sees`, { method: 'POST', body: JSON.stringify({ n }) });
     const cold = await call(0);
     expect(cold.status).toBe(200);
-    expect(cold.body.output).toMatchObject({ warmingUp: false, variables: ['ALYX_FUNCTION', 'ALYX_INVOCATION', 'ALYX_MODE'], input: { n: 0 } });
+    expect(cold.body.output).toMatchObject({ warmingUp: false, variables: ['ALYX_FUNCTION', 'ALYX_MODE'], input: { n: 0 } });
     // The pool started its replacement once the first had finished; the next invocation takes it.
     const started = Date.now();
     let warm = await call(1);
     while (warm.body.output?.warmingUp !== true && Date.now() - started < 10_000) warm = await call(2);
     expect(warm.status).toBe(200);
-    expect(warm.body.output).toMatchObject({ warmingUp: true, variables: ['ALYX_FUNCTION', 'ALYX_INVOCATION', 'ALYX_MODE'] });
+    expect(warm.body.output).toMatchObject({ warmingUp: true, variables: ['ALYX_FUNCTION', 'ALYX_MODE'] });
     // The warm-up holds nothing open: the process ends once it has answered.
     expect(await waitFor(() => !isAlive(warm.body.output.pid), 5000)).toBe(true);
   });

@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import { lastPid, scanProcesses, signalGroup } from '../../src/process/process-group';
-import { endUnsure, findLeftovers, invocationProcesses, INVOCATION_VARIABLE } from '../../src/process/leftovers';
+import { findLeftovers } from '../../src/process/leftovers';
 import { isAlive, waitFor } from '../helpers/processes';
 
 /** A node process (it runs several threads) leading its own group, with one `sleep` child. */
@@ -24,15 +24,6 @@ linuxOnly('the look at /proc for what a function started', () => {
     }
     leader = null;
   });
-
-  /** `sleep 30` leading its own session and group, with the given environment. */
-  function sleeper(env: NodeJS.ProcessEnv, viaEnvI = false): ChildProcess {
-    const child = viaEnvI
-      ? spawn('env', ['-i', 'sleep', '30'], { detached: true, stdio: 'ignore', env })
-      : spawn('sleep', ['30'], { detached: true, stdio: 'ignore', env });
-    others.push(child);
-    return child;
-  }
 
   async function startLeader(): Promise<{ pid: number; childPid: number }> {
     leader = spawn(process.execPath, ['-e', LEADER], { detached: true, stdio: ['ignore', 'pipe', 'ignore'] });
@@ -65,32 +56,24 @@ linuxOnly('the look at /proc for what a function started', () => {
     process.kill(pid, 'SIGKILL');
     await waitFor(() => !isAlive(pid));
     expect(isAlive(childPid)).toBe(true);
-    expect(findLeftovers({ pid, startTicks: 0, tag: 'no-such-tag' })).toMatchObject({ inGroup: 1, escapedGroups: [] });
+    expect(findLeftovers({ pid, startTicks: 0})).toMatchObject({ inGroup: 1, escapedGroups: [] });
 
     const lone = spawn('true', [], { detached: true, stdio: 'ignore' });
     const lonePid = lone.pid as number;
     await new Promise((resolve) => lone.once('exit', resolve));
-    expect(findLeftovers({ pid: lonePid, startTicks: 0, tag: 'no-such-tag' })).toMatchObject({ inGroup: 0, escapedGroups: [] });
+    expect(findLeftovers({ pid: lonePid, startTicks: 0})).toMatchObject({ inGroup: 0, escapedGroups: [] });
   });
 
-  it('counts a process outside the group whose environment reads empty as unsure, not as escaped', async () => {
-    const mainProcess = sleeper(process.env);
-    const empty = sleeper(process.env, true);
-    expect(await waitFor(() => isAlive(empty.pid as number) && readEnviron(empty.pid as number) === '')).toBe(true);
-    const found = invocationProcesses({ pid: mainProcess.pid as number, startTicks: 0, tag: 'no-such-tag' });
-    expect(found.unsure.map((info) => info.pid)).toContain(empty.pid);
-    expect(found.escaped.map((info) => info.pid)).not.toContain(empty.pid);
-  });
-
-  it('looks again at unsure processes: ends the group of one that turns out tagged, leaves one that stays empty', async () => {
-    const tag = 'abcdef0123456789';
-    const tagged = sleeper({ ...process.env, [INVOCATION_VARIABLE]: tag });
-    const untagged = sleeper(process.env, true);
-    expect(await waitFor(() => readEnviron(untagged.pid as number) === '')).toBe(true);
-    const ended = await endUnsure({ pid: 1, startTicks: 0, tag }, [tagged.pid as number, untagged.pid as number]);
-    expect(ended).toBe(1);
-    expect(await waitFor(() => !isAlive(tagged.pid as number))).toBe(true);
-    expect(isAlive(untagged.pid as number)).toBe(true);
+  it('finds by parent pid what a member of the group started in a session of its own with an empty environment, once the main process is gone', async () => {
+    // main (leads the group) -> a subshell (stays in the group) -> sleep (its own session, no environment).
+    leader = spawn('/bin/sh', ['-c', '( setsid env -i sleep 30 & echo $!; wait ) & wait'], { detached: true, stdio: ['ignore', 'pipe', 'ignore'] });
+    const main = leader.pid as number;
+    const escaped = await new Promise<number>((resolve) => leader?.stdout?.once('data', (chunk: Buffer) => resolve(Number(chunk.toString().trim()))));
+    others.push({ pid: escaped } as ChildProcess);
+    expect(await waitFor(() => readEnviron(escaped) === '')).toBe(true);
+    process.kill(main, 'SIGKILL');
+    await waitFor(() => !isAlive(main));
+    expect(findLeftovers({ pid: main, startTicks: 0 })).toEqual({ inGroup: 1, escapedGroups: [escaped] });
   });
 });
 

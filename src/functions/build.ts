@@ -1,8 +1,8 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import spawn from 'cross-spawn';
 import { LineSplitter } from '../line-splitter';
+import { owner } from '../process/owner';
 import { killGroup } from '../process/process-group';
 import type { FunctionDef } from './types';
 
@@ -69,7 +69,7 @@ function spawnBuild(
     .join(path.delimiter);
   return new Promise((resolve) => {
     let log = '';
-    const child = spawn(command, args, { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    const child = owner.startChild(command, args, { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     const onAbort = (): void => {
       if (child.pid !== undefined) void killGroup(child.pid);
     };

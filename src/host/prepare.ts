@@ -1,12 +1,12 @@
 import { closeInheritedFds } from './inherited-fds';
-import { installSubreaper } from '../process/subreaper';
+import { owner } from '../process/owner';
 
 /**
  * What alyx does once, before it starts any function process: no fd it inherited reaches a
- * function, and what a function leaves behind becomes alyx's to find and end (see
- * docs/processes.md).
+ * function, and the one owner of the processes alyx starts is installed, so that what a
+ * function leaves behind is alyx's to find and end (see docs/processes.md).
  */
 export function prepareToRunFunctions(): void {
   closeInheritedFds();
-  installSubreaper();
+  owner.install();
 }

@@ -186,7 +186,7 @@ export class Invoker {
       );
     } catch (error) {
       // runProcess owns the process it was given once it runs; a throw before that must not leave it waiting forever.
-      await lease?.discard();
+      lease?.release();
       throw error;
     }
     void result.finished.then(() => lease?.release());

@@ -3,6 +3,7 @@ import net from 'node:net';
 import os from 'node:os';
 import type { Readable, Writable } from 'node:stream';
 import { loadPosixAddon, type PosixAddon } from './addon';
+import { owner } from './owner';
 
 /** What alyx uses of a started function process: a ChildProcess is one, and so is a NativeProcess. */
 export interface FunctionProcess extends EventEmitter {
@@ -32,42 +33,8 @@ export function processStartWay(): 'posix_spawn' | 'child_process.spawn' {
 }
 
 const SIGNAL_NAMES = new Map(Object.entries(os.constants.signals).map(([name, number]) => [number, name as NodeJS.Signals]));
-/**
- * Started and not yet reaped: libuv reaps only the processes it started itself. They are
- * reaped on SIGCHLD, as soon as their output has closed (most end it by exiting), and by a
- * slow look that does not depend on signals reaching this process's listeners.
- */
-const unreaped = new Map<number, NativeProcess>();
-const SLOW_LOOK_MS = 100;
 /** After the output has closed, the exit status is looked for this soon, then less often. */
 const EXIT_LOOKS_MS = [1, 2, 5, 10, 20, 50];
-let reapingOnSigchld = false;
-let slowLook: NodeJS.Timeout | null = null;
-
-/** Whether `pid` is a process started here and not reaped yet: only this module may wait for it. */
-export function isNativeChild(pid: number): boolean {
-  return unreaped.has(pid);
-}
-
-function reapExited(): void {
-  for (const child of unreaped.values()) child.reap();
-  if (unreaped.size === 0 && slowLook) {
-    clearInterval(slowLook);
-    slowLook = null;
-  }
-}
-
-function track(child: NativeProcess): void {
-  unreaped.set(child.pid, child);
-  if (!reapingOnSigchld) {
-    reapingOnSigchld = true;
-    process.on('SIGCHLD', reapExited);
-  }
-  if (!slowLook) {
-    slowLook = setInterval(reapExited, SLOW_LOOK_MS);
-    slowLook.unref();
-  }
-}
 
 /**
  * A process started with posix_spawn, with what alyx uses of a ChildProcess: three sockets,
@@ -105,7 +72,7 @@ class NativeProcess extends EventEmitter implements FunctionProcess {
     const status = this.#addon.reap(this.pid);
     if (status === null) return;
     this.#exited = true;
-    unreaped.delete(this.pid);
+    owner.reaped(this.pid);
     this.exitCode = status[0];
     this.signalCode = status[1] === null ? null : (SIGNAL_NAMES.get(status[1]) ?? null);
     this.emit('exit', this.exitCode, this.signalCode);
@@ -119,7 +86,7 @@ class NativeProcess extends EventEmitter implements FunctionProcess {
     if (this.#openOutputs === 0) this.#lookForExit(0);
   }
 
-  /** Still running after the last of these looks: SIGCHLD and the slow look take over. */
+  /** Still running after the last of these looks: the owner's SIGCHLD listener and slow look take over. */
   #lookForExit(attempt: number): void {
     this.reap();
     if (this.#exited || attempt >= EXIT_LOOKS_MS.length) return;
@@ -143,6 +110,6 @@ export function startNativeProcess(command: string, args: readonly string[], cwd
   if (!posix) return null;
   const environment = Object.keys(env).map((key) => `${key}=${env[key]}`);
   const child = new NativeProcess(posix, posix.spawn(command, [command, ...args], environment, cwd));
-  track(child);
+  owner.startedNative(child);
   return child;
 }

@@ -1,30 +1,14 @@
-import { spawn, type SpawnOptions } from 'node:child_process';
-import crossSpawn from 'cross-spawn';
 import { AlyxError, ExecutionError, MemoryLimitExceededError, OutputTooLargeError, TimeoutError } from '../errors';
 import type { Logger } from '../logger';
-import { endEscaped, endUnsure, endWholeTree, findLeftovers, invocationProcesses, INVOCATION_VARIABLE, newInvocationTag, type Invocation, type Leftovers } from './leftovers';
-import { finishInvocation, registerInvocation, runningInvocations, stdioLinks } from './invocations';
-import { forgetTree, killAdoptedOrphans } from './orphans';
-import { refuseUnspawnable } from './spawn-input';
-import { isSubreaper } from './subreaper';
-import { heapWasExhausted, withHeapCap } from './heap-cap';
+import { endEscaped, findLeftovers, invocationProcesses, type Leftovers } from './leftovers';
+import { owner } from './owner';
+import { heapWasExhausted, spawnFunctionProcess, type SpawnSpec } from './spawn';
 import { parseStdout, type FunctionResponse, type ParsedStdout } from '../protocol/protocol';
 import { logStdoutLines, StderrLog } from '../protocol/function-output';
-import { watchdog } from './watchdog';
-import { startNativeProcess, type FunctionProcess } from './native-process';
-import { killGroup, residentBytes, signalGroup, ticksSinceBoot } from './process-group';
+import type { FunctionProcess } from './native-process';
+import { killGroup, residentBytes } from './process-group';
 
-/** What to start for one invocation: fixed when the process starts. */
-export interface SpawnSpec {
-  readonly command: string;
-  readonly args: readonly string[];
-  readonly cwd: string;
-  readonly env: Readonly<Record<string, string>>;
-  /** Cap on the resident memory of the whole process tree; 0 = none. V8 gets its heap limit from it at start. */
-  readonly memoryLimitBytes?: number;
-  /** Added to `env` for a process started ahead of its request (a warm pool's). */
-  readonly warmEnv?: Readonly<Record<string, string>>;
-}
+export type { SpawnSpec } from './spawn';
 
 /** One process to run under the protocol, with its limits. */
 export interface RunSpec extends SpawnSpec {
@@ -45,82 +29,10 @@ export type RunOutcome =
 /** The outcome, and when the process and everything it left behind are gone (the slot it holds is free then). */
 export type RunResult = RunOutcome & { readonly finished: Promise<void> };
 
-/** The invocations running now, by process group: how many an abrupt exit of alyx ends. */
-const runningGroups = new Map<number, Invocation>();
-
-/**
- * SIGKILLs every running function's process group, and the processes that left it,
- * synchronously: for alyx's own last moments.
- */
-export function killAllRunningGroups(): number {
-  // Warm processes too. Stopped first, then looked at: a function process's tree is whole only
-  // while it lives, and nothing in it forks meanwhile.
-  const all = runningInvocations();
-  for (const invocation of all) signalGroup(invocation.pid, 'SIGSTOP');
-  const escapedGroups = all.flatMap((invocation) => findLeftovers(invocation).escapedGroups);
-  for (const invocation of all) signalGroup(invocation.pid, 'SIGKILL');
-  for (const escaped of escapedGroups) signalGroup(escaped, 'SIGKILL');
-  if (isSubreaper()) killAdoptedOrphans();
-  return runningGroups.size;
-}
-process.on('exit', killAllRunningGroups);
-
 /** How often a capped invocation's tree memory is sampled. */
 const MEMORY_SAMPLE_MS = 50;
 /** How long stdout may stay open after the main process exited (a daemonised grandchild holding it). */
 const DRAIN_AFTER_EXIT_MS = 2000;
-
-/**
- * Starts a function's process in its own process group (its leader), with three pipes:
- * with posix_spawn where alyx's addon is built (it does not fork: see native-process.ts),
- * else with node's spawn. `command` is an absolute path resolved at discovery, so no PATH
- * search or shebang parsing is needed per invocation (cross-spawn only adds those on Windows).
- * Its group is listed with the watchdog until whoever owns it has ended it. `ahead`: started
- * before its request exists (a warm pool's), which adds `spec.warmEnv`.
- * Throws when posix_spawn cannot start the program (node's spawn reports that as 'error'), and
- * an ExecutionError for an environment no process can be given (see spawn-input).
- */
-export function spawnFunctionProcess(spec: SpawnSpec, ahead = false): FunctionProcess {
-  const tag = newInvocationTag();
-  const startedAt = performance.now();
-  const env = { ...withHeapCap(spec.env, spec.memoryLimitBytes ?? 0), ...(ahead ? spec.warmEnv : undefined), [INVOCATION_VARIABLE]: tag };
-  refuseUnspawnable(spec.command, spec.args, env);
-  const child = startNativeProcess(spec.command, spec.args, spec.cwd, env) ?? spawnWithNode(spec, env);
-  if (child.pid !== undefined) {
-    const invocation: Invocation = { pid: child.pid, startTicks: ticksSinceBoot(startedAt), tag, stdio: child.childStdio ?? stdioLinks(child.pid) };
-    startedProcesses.set(child, invocation);
-    registerInvocation(invocation);
-    watchdog.watch(child.pid);
-  }
-  return child;
-}
-
-/**
- * Ends a function process that has not been given a request (a warm one), and everything it
- * started wherever that went, as an invocation's end does.
- */
-export async function endFunctionProcess(child: FunctionProcess): Promise<void> {
-  if (child.pid === undefined) return;
-  const invocation = startedProcesses.get(child);
-  if (invocation) await endWholeTree(invocation);
-  else await killGroup(child.pid);
-  released(child.pid, invocation);
-}
-
-/** What alyx kept about a function process that is ended, with all it left. */
-function released(pid: number, invocation: Invocation | undefined): void {
-  watchdog.release(pid);
-  finishInvocation(pid);
-  if (invocation) forgetTree(invocation);
-}
-
-function spawnWithNode(spec: SpawnSpec, env: Record<string, string>): FunctionProcess {
-  const options: SpawnOptions = { cwd: spec.cwd, env, stdio: ['pipe', 'pipe', 'pipe'], detached: true };
-  return process.platform === 'win32' ? crossSpawn(spec.command, [...spec.args], options) : spawn(spec.command, spec.args, options);
-}
-
-/** Each started process's tag and start, to find later what it left behind (see leftovers). */
-const startedProcesses = new WeakMap<FunctionProcess, Invocation>();
 
 /**
  * Spawns the process (or takes `started`, one a warm pool spawned with the same spec), writes
@@ -176,15 +88,13 @@ export function runProcess(spec: RunSpec, started?: FunctionProcess): Promise<Ru
     });
     child.stdin?.end(spec.payload);
 
-    const invocation = startedProcesses.get(child) ?? null;
-    if (invocation) runningGroups.set(invocation.pid, invocation);
+    const invocation = child.pid === undefined ? null : owner.runningLeader(child.pid);
     /** Ends what the function left running and logs it; the group's own members are not news while alyx is ending it. */
     const endLeftovers = (leftovers: Leftovers, groupIsNews: boolean): void => {
       const inGroup = groupIsNews ? leftovers.inGroup : 0;
       const escaped = leftovers.escapedGroups.length;
       if (inGroup > 0) endTree();
       kills.push(...endEscaped(leftovers));
-      if (leftovers.unsure.length > 0 && invocation) kills.push(endUnsure(invocation, leftovers.unsure).then((ended) => logEnded(0, ended)));
       logEnded(inGroup, escaped);
     };
     const logEnded = (inGroup: number, escaped: number): void => {
@@ -217,7 +127,7 @@ export function runProcess(spec: RunSpec, started?: FunctionProcess): Promise<Ru
         void Promise.all(kills).then(() => {
           if (settled) return;
           const late = findLeftovers(invocation);
-          if (late.escapedGroups.length > 0 || late.unsure.length > 0) endLeftovers(late, false);
+          if (late.escapedGroups.length > 0) endLeftovers(late, false);
         });
       }
       void settle();
@@ -233,17 +143,14 @@ export function runProcess(spec: RunSpec, started?: FunctionProcess): Promise<Ru
         await Promise.all(kills);
         // A process may have left the group while it was being ended: look once more.
         const late = findLeftovers(invocation);
-        if (late.escapedGroups.length > 0 || late.unsure.length > 0) endLeftovers(late, false);
+        if (late.escapedGroups.length > 0) endLeftovers(late, false);
       }
       // Until no end is added while waiting (the look above may still add some).
       for (let waited = 0; waited < kills.length; ) {
         waited = kills.length;
         await Promise.all(kills);
       }
-      if (child.pid !== undefined) {
-        runningGroups.delete(child.pid);
-        released(child.pid, invocation ?? undefined);
-      }
+      if (child.pid !== undefined) owner.finished(child.pid);
       // Without a response, a node function stopped by its heap limit (see heap-cap) hit the memory cap.
       if (!answered) {
         const heapFailure = memoryLimit > 0 && heapWasExhausted(stderr.tail) ? new MemoryLimitExceededError(memoryLimit, peakMemory, true) : null;

@@ -1,6 +1,6 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess, SpawnOptions } from 'node:child_process';
 import type { Socket } from 'node:net';
-import { signalGroup } from './process-group';
+import { scanProcesses, signalGroup, type ProcessInfo } from './process-group';
 
 /**
  * The process groups alyx is responsible for (running functions, warm processes, and the
@@ -9,8 +9,8 @@ import { signalGroup } from './process-group';
  * (SIGKILL, a crash of node itself), its end of that pipe closes, and the watchdog stops every
  * group still listed, then every process whose parent it has already stopped, until a pass over
  * /proc finds no more (stopped first, so that nothing forks meanwhile), and SIGKILLs them all.
- * On every exit alyx gets to run code for, it SIGKILLs them itself (below). Where there is no
- * sh (or on Windows) nothing more is watched.
+ * On every exit alyx gets to run code for, it SIGKILLs them itself (see owner.ts). Where there
+ * is no sh (or on Windows) nothing more is watched. The list is the owner's; this only passes it on.
  */
 export const WATCHDOG_SCRIPT = `trap '' INT TERM HUP QUIT
 groups=' '
@@ -50,48 +50,42 @@ const WATCHDOG_ENV = { PATH: '/usr/bin:/bin' };
 /** A watchdog that keeps dying is not started again. */
 const MAX_STARTS = 3;
 
-class Watchdog {
-  /** Groups led by a function process alyx started. */
-  readonly #groups = new Set<number>();
-  /** Other groups to end with alyx: an adopted orphan's. */
-  readonly #escaped = new Set<number>();
+/** How the watchdog is started: through the owner, which records it as alyx's own child. */
+type StartChild = (command: string, args: readonly string[], options: SpawnOptions) => ChildProcess;
+
+/** The watchdog process, told of each group as it is listed or released. */
+export class Watchdog {
+  /** Every group listed now: what a watchdog started (or started again) is given. */
+  readonly #listed: () => readonly number[];
+  readonly #startChild: StartChild;
   #process: ChildProcess | null = null;
   #starts = 0;
   #pending = '';
   #flushScheduled = false;
+  #enabled = false;
 
-  watch(pgid: number): void {
-    this.#groups.add(pgid);
+  constructor(listed: () => readonly number[], startChild: StartChild) {
+    this.#listed = listed;
+    this.#startChild = startChild;
+  }
+
+  /** From now on, a watchdog runs whenever a group is listed (until then the lines are dropped: it gets the whole list when it starts). */
+  enable(): void {
+    this.#enabled = true;
+    if (!this.#process) this.#start();
+  }
+
+  add(pgid: number): void {
     this.#send(`+${pgid}\n`);
   }
 
-  release(pgid: number): void {
-    if (this.#groups.delete(pgid)) this.#send(`-${pgid}\n`);
-  }
-
-  /** Lists a group that is not a function process's own, to be ended with alyx all the same. */
-  watchEscaped(pgid: number): void {
-    if (this.#groups.has(pgid) || this.#escaped.has(pgid)) return;
-    this.#escaped.add(pgid);
-    this.#send(`+${pgid}\n`);
-  }
-
-  releaseEscaped(pgid: number): void {
-    if (this.#escaped.delete(pgid)) this.#send(`-${pgid}\n`);
-  }
-
-  /** SIGKILLs every group still listed, synchronously: for alyx's own last moments. */
-  killAll(): void {
-    for (const pgid of [...this.#groups, ...this.#escaped]) signalGroup(pgid, 'SIGKILL');
-  }
-
-  /** Whether `pgid` is a group alyx started and has not ended yet. */
-  isWatching(pgid: number): boolean {
-    return this.#groups.has(pgid);
+  remove(pgid: number): void {
+    this.#send(`-${pgid}\n`);
   }
 
   /** Lines of one turn of the event loop go out in one write. */
   #send(line: string): void {
+    if (!this.#enabled) return;
     this.#pending += line;
     if (this.#flushScheduled) return;
     this.#flushScheduled = true;
@@ -106,18 +100,19 @@ class Watchdog {
   }
 
   #start(): void {
-    if (process.platform === 'win32' || this.#starts >= MAX_STARTS || this.#groups.size + this.#escaped.size === 0) return;
+    const listed = this.#listed();
+    if (process.platform === 'win32' || this.#starts >= MAX_STARTS || listed.length === 0) return;
     this.#starts++;
     let watchdog: ChildProcess;
     try {
       // Its environment is readable by every process of alyx's user, functions included: it gets none of alyx's.
-      watchdog = spawn('/bin/sh', ['-c', WATCHDOG_SCRIPT, WATCHDOG_NAME, String(process.pid)], { stdio: ['pipe', 'ignore', 'ignore'], detached: true, env: WATCHDOG_ENV });
+      watchdog = this.#startChild('/bin/sh', ['-c', WATCHDOG_SCRIPT, WATCHDOG_NAME, String(process.pid)], { stdio: ['pipe', 'ignore', 'ignore'], detached: true, env: WATCHDOG_ENV });
     } catch {
       this.#starts = MAX_STARTS;
       return;
     }
     watchdog.on('error', () => {
-      // No /bin/sh: alyx's exit handlers are all there is.
+      // No /bin/sh: alyx's exit handler is all there is.
       this.#starts = MAX_STARTS;
       if (this.#process === watchdog) this.#process = null;
     });
@@ -129,10 +124,41 @@ class Watchdog {
     watchdog.unref();
     (watchdog.stdin as Socket | null)?.unref();
     this.#process = watchdog;
-    watchdog.stdin?.write([...this.#groups, ...this.#escaped].map((pgid) => `+${pgid}\n`).join(''));
+    watchdog.stdin?.write(listed.map((pgid) => `+${pgid}\n`).join(''));
   }
 }
 
-export const watchdog = new Watchdog();
-
-process.on('exit', () => watchdog.killAll());
+/**
+ * What the watchdog does, done by alyx itself on any exit it runs code for, synchronously:
+ * stops the groups `leaders` lead, then SIGKILLs them, every process that descends from them
+ * or from a process `adopted` accepts (found by parent pids, in one pass over /proc while
+ * nothing in them can fork), the groups of those, and `groups`.
+ */
+export function killTrees(leaders: readonly number[], adopted: (info: ProcessInfo) => boolean, groups: readonly number[]): void {
+  for (const pid of leaders) signalGroup(pid, 'SIGSTOP');
+  const table = scanProcesses() ?? [];
+  const ending = new Set([...leaders, ...groups]);
+  const children = new Map<number, ProcessInfo[]>();
+  for (const info of table) {
+    const siblings = children.get(info.ppid);
+    if (siblings) siblings.push(info);
+    else children.set(info.ppid, [info]);
+  }
+  const queue = table.filter((info) => ending.has(info.pgid) || adopted(info));
+  const found = new Set<number>();
+  while (queue.length > 0) {
+    const info = queue.pop() as ProcessInfo;
+    if (found.has(info.pid)) continue;
+    found.add(info.pid);
+    if (info.pgid > 1 && info.pgid !== process.pid) ending.add(info.pgid);
+    queue.push(...(children.get(info.pid) ?? []));
+  }
+  for (const pgid of ending) signalGroup(pgid, 'SIGKILL');
+  for (const pid of found) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // gone
+    }
+  }
+}

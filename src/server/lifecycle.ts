@@ -5,8 +5,7 @@ import { Invoker } from '../invoke/invoker';
 import { processStartWay } from '../process/native-process';
 import { ProcessPool } from '../process/pool';
 import { diffSnapshots, FunctionRegistry, loadSnapshot, type FunctionSnapshot } from '../functions/registry';
-import { killAllRunningGroups } from '../process/runner';
-import { isSubreaper, reportOrphansTo } from '../process/subreaper';
+import { owner } from '../process/owner';
 import { startDevLoop } from '../dev/dev-loop';
 import type { Logger } from '../logger';
 import { createHttpServer } from './app';
@@ -95,8 +94,8 @@ export async function runServer(options: RunServerOptions): Promise<void> {
     throw error;
   }
   invoker.useBaseUrl(url);
-  reportOrphansTo(logger);
-  logger.info({ url, mode: config.mode, process_start: processStartWay(), subreaper: isSubreaper() }, `alyx ${config.mode === 'development' ? 'dev' : 'serve'} listening on ${url}`);
+  owner.reportTo(logger);
+  logger.info({ url, mode: config.mode, process_start: processStartWay(), subreaper: owner.isSubreaper }, `alyx ${config.mode === 'development' ? 'dev' : 'serve'} listening on ${url}`);
   reportFunctions(logger, config, functions, url);
 
   return new Promise<void>((resolve) => {
@@ -119,7 +118,7 @@ export async function runServer(options: RunServerOptions): Promise<void> {
     };
     const onStop = (signal: NodeJS.Signals): void => {
       if (shuttingDown) {
-        const killed = killAllRunningGroups();
+        const killed = owner.killEverything();
         process.stderr.write(`alyx: ${signal} again: exiting now${killed ? `, ending ${killed} running invocation(s)` : ''}\n`);
         process.exit(1);
       }

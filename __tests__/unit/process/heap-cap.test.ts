@@ -1,4 +1,4 @@
-import { heapWasExhausted, withHeapCap } from '../../../src/process/heap-cap';
+import { heapWasExhausted, withHeapCap } from '../../../src/process/spawn';
 
 const MB = 1024 * 1024;
 
