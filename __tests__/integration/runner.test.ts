@@ -4,6 +4,10 @@ import path from 'node:path';
 import { resolveConfig, type Mode } from '../../src/config/resolve';
 import { Invoker, type InvocationResult } from '../../src/invoke/invoker';
 import { FunctionRegistry, loadSnapshot } from '../../src/functions/registry';
+import { ShuttingDownError } from '../../src/errors';
+import { owner } from '../../src/process/owner';
+import { runProcess } from '../../src/process/runner';
+import { spawnFunctionProcess, type SpawnSpec } from '../../src/process/spawn';
 import { captureLogs } from '../helpers/logs';
 import { isAlive, readPidFile, waitFor } from '../helpers/processes';
 import { executable, makeProject, removeProject, type FixtureTree } from '../helpers/project';
@@ -380,5 +384,36 @@ describe('the runner, with real interpreters and executables', () => {
       expect(result.output).toMatchObject({ compiled: true });
       expect((result.output as { bytes_in: number }).bytes_in).toBeGreaterThan(50);
     });
+  });
+});
+
+describe('runProcess owns the process it is given', () => {
+  const logs = captureLogs();
+  /** Reads its request, then runs until it is ended. */
+  const spec: SpawnSpec = { command: '/bin/sh', args: ['-c', 'cat > /dev/null; exec sleep 30'], cwd: '/tmp', env: { PATH: '/usr/bin:/bin' } };
+  const run = (signal: AbortSignal, started?: ReturnType<typeof spawnFunctionProcess>) =>
+    runProcess({ ...spec, payload: '{}', timeoutMs: 10_000, maxOutputBytes: 1024, signal, logger: logs.logger }, started);
+
+  it('ends a warm process handed to it with a cancelled invocation, and resolves with the reason', async () => {
+    const warm = spawnFunctionProcess(spec, true);
+    const pid = warm.pid as number;
+    expect(owner.runningLeader(pid)).not.toBeNull();
+    const result = await run(AbortSignal.abort(new ShuttingDownError()), warm);
+    expect(result.ok ? null : result.error.code).toBe(new ShuttingDownError().code);
+    await result.finished;
+    expect(isAlive(pid)).toBe(false);
+    expect(owner.runningLeader(pid)).toBeNull();
+  });
+
+  it('spawns nothing for an invocation cancelled before it starts, and never rejects', async () => {
+    const result = await run(AbortSignal.abort());
+    expect(result).toMatchObject({ ok: false, error: { code: 'EXECUTION_ERROR' } });
+    await result.finished;
+  });
+
+  it('resolves with the errno of a program that cannot be started, and frees its slot', async () => {
+    const result = await runProcess({ ...spec, command: '/nonexistent/program', payload: '{}', timeoutMs: 10_000, maxOutputBytes: 1024, logger: logs.logger });
+    expect(result).toMatchObject({ ok: false, error: { code: 'EXECUTION_ERROR', details: { errno: 'ENOENT' } } });
+    await result.finished;
   });
 });

@@ -117,13 +117,7 @@ export class Invoker {
     } catch (error) {
       return failWith(error as AlyxError);
     }
-    let result: RunResult;
-    try {
-      result = await this.#run(registered, snapshot, requestId, input, options.signal);
-    } catch (error) {
-      release();
-      throw error;
-    }
+    const result = await this.#run(registered, snapshot, requestId, input, options.signal);
     // The slot is held until the process and what it left behind are gone, which can be after the answer.
     void result.finished.then(release);
 
@@ -171,24 +165,18 @@ export class Invoker {
       },
     });
     const lease = this.#hooks.pool?.acquire(name, registered, def.pool ?? this.#config.functions.pool, () => spawnSpec);
-    let result: RunResult;
-    try {
-      result = await runProcess(
-        {
-          ...spawnSpec,
-          payload,
-          timeoutMs: def.timeoutMs ?? this.#config.functions.timeoutMs,
-          maxOutputBytes: this.#config.functions.maxOutputBytes,
-          signal,
-          logger: this.#logger.child({ function: name, request_id: requestId }),
-        },
-        lease?.child ?? undefined,
-      );
-    } catch (error) {
-      // runProcess owns the process it was given once it runs; a throw before that must not leave it waiting forever.
-      lease?.release();
-      throw error;
-    }
+    // runProcess owns the warm process from here on, and never rejects.
+    const result = await runProcess(
+      {
+        ...spawnSpec,
+        payload,
+        timeoutMs: def.timeoutMs ?? this.#config.functions.timeoutMs,
+        maxOutputBytes: this.#config.functions.maxOutputBytes,
+        signal,
+        logger: this.#logger.child({ function: name, request_id: requestId }),
+      },
+      lease?.child ?? undefined,
+    );
     void result.finished.then(() => lease?.release());
     return result;
   }

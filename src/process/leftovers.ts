@@ -1,3 +1,4 @@
+import type { Logger } from '../logger';
 import { owner, type Invocation } from './owner';
 import { killGroup, scanProcesses, type ProcessInfo } from './process-group';
 
@@ -94,4 +95,77 @@ export async function endWholeTree(invocation: Invocation): Promise<void> {
   // A process may have left the group while it was being ended: look once more.
   const late = findLeftovers(invocation);
   if (late.inGroup > 0 || late.escapedGroups.length > 0) await Promise.all([killGroup(invocation.pid), ...endEscaped(late)]);
+}
+
+/**
+ * The ends of process groups one run has started, and what it logs of them. `invocation` is
+ * null for a process the owner has no record of (it could not be started).
+ */
+export class TreeEnds {
+  readonly #leader: number;
+  readonly #invocation: Invocation | null;
+  readonly #logger: Logger;
+  readonly #kills: Promise<void>[] = [];
+  /** Set once the run waits for the ends: it looks once more itself then. */
+  #closing = false;
+
+  constructor(leader: number, invocation: Invocation | null, logger: Logger) {
+    this.#leader = leader;
+    this.#invocation = invocation;
+    this.#logger = logger;
+  }
+
+  /** Ends the whole tree of a process that may still run: what left the group is looked at first, while every parent link is whole. */
+  endTree(stillRunning: boolean): void {
+    if (this.#invocation && stillRunning) this.#kills.push(...endEscaped(findLeftovers(this.#invocation)));
+    this.#kills.push(killGroup(this.#leader));
+  }
+
+  /**
+   * Once the main process has exited: ends what it left and logs it (the group's own members
+   * are not news when alyx is ending the group anyway). A process can leave the group between
+   * the look and the signal to the group, still holding stdout: it is looked for again once
+   * those ends are done, not once stdout has closed.
+   */
+  endLeftovers(groupIsNews: boolean): void {
+    if (!this.#invocation) return;
+    this.#end(findLeftovers(this.#invocation), groupIsNews);
+    if (this.#kills.length > 0) {
+      void Promise.all(this.#kills).then(() => {
+        if (!this.#closing) this.#endLate();
+      });
+    }
+  }
+
+  /** Resolves once every end is done, including those added while it waits; null when none was started. */
+  done(): Promise<void> | null {
+    this.#closing = true;
+    return this.#kills.length === 0 ? null : this.#waitForAll();
+  }
+
+  async #waitForAll(): Promise<void> {
+    await Promise.all(this.#kills);
+    this.#endLate();
+    for (let waited = 0; waited < this.#kills.length; ) {
+      waited = this.#kills.length;
+      await Promise.all(this.#kills);
+    }
+  }
+
+  #end(leftovers: Leftovers, groupIsNews: boolean): void {
+    const inGroup = groupIsNews ? leftovers.inGroup : 0;
+    const escaped = leftovers.escapedGroups.length;
+    if (inGroup > 0) this.#kills.push(killGroup(this.#leader));
+    this.#kills.push(...endEscaped(leftovers));
+    if (inGroup + escaped === 0) return;
+    const what = [inGroup > 0 ? `${inGroup} process(es) the function left behind` : '', escaped > 0 ? `${escaped} process group(s) that had left its group` : ''];
+    this.#logger.warn({ processes: inGroup, escaped_groups: escaped }, `ended ${what.filter(Boolean).join(' and ')}`);
+  }
+
+  /** A process may have left the group while it was being ended: looked for once more. */
+  #endLate(): void {
+    if (!this.#invocation) return;
+    const late = findLeftovers(this.#invocation);
+    if (late.escapedGroups.length > 0) this.#end(late, false);
+  }
 }

@@ -1,14 +1,16 @@
 import { AlyxError, ExecutionError, MemoryLimitExceededError, OutputTooLargeError, TimeoutError } from '../errors';
 import type { Logger } from '../logger';
-import { endEscaped, findLeftovers, invocationProcesses, type Leftovers } from './leftovers';
-import { owner } from './owner';
-import { heapWasExhausted, spawnFunctionProcess, type SpawnSpec } from './spawn';
-import { parseStdout, type FunctionResponse, type ParsedStdout } from '../protocol/protocol';
-import { logStdoutLines, StderrLog } from '../protocol/function-output';
+import { parseStdout } from '../protocol/protocol';
+import { StderrLog } from '../protocol/function-output';
+import { invocationProcesses, TreeEnds } from './leftovers';
 import type { FunctionProcess } from './native-process';
-import { killGroup, residentBytes } from './process-group';
+import { owner, type Invocation } from './owner';
+import { residentBytes } from './process-group';
+import { abortError, buildOutcome, startError, type RunOutcome } from './outcome';
+import { heapWasExhausted, spawnFunctionProcess, type SpawnSpec } from './spawn';
 
 export type { SpawnSpec } from './spawn';
+export type { RunOutcome } from './outcome';
 
 /** One process to run under the protocol, with its limits. */
 export interface RunSpec extends SpawnSpec {
@@ -22,10 +24,6 @@ export interface RunSpec extends SpawnSpec {
   readonly logger: Logger;
 }
 
-export type RunOutcome =
-  | { readonly ok: true; readonly response: FunctionResponse; readonly stderrTail: string }
-  | { readonly ok: false; readonly error: AlyxError; readonly stderrTail: string };
-
 /** The outcome, and when the process and everything it left behind are gone (the slot it holds is free then). */
 export type RunResult = RunOutcome & { readonly finished: Promise<void> };
 
@@ -35,239 +33,238 @@ const MEMORY_SAMPLE_MS = 50;
 const DRAIN_AFTER_EXIT_MS = 2000;
 
 /**
- * Spawns the process (or takes `started`, one a warm pool spawned with the same spec), writes
- * the request, reads stdout whole (up to the cap), logs stderr line by line, and ends the
- * whole tree on timeout, abort or overflow. The timeout counts from the request's write.
- * Resolves as soon as stdout has ended holding a response (the exit code does not matter then),
- * or else once the process has exited; `finished` resolves once the process and everything it
- * left behind are gone. Never rejects.
+ * Runs one process under the protocol: spawns it (or takes `started`, one a warm pool spawned
+ * with the same spec), writes the request, reads stdout whole (up to the cap), logs stderr line
+ * by line, and ends the whole tree on timeout, abort, overflow or memory cap. The timeout
+ * counts from the request's write. Resolves as soon as stdout has ended holding a response (the
+ * exit code does not matter then), or else once the process has exited; `finished` resolves
+ * once the process and everything it left behind are gone. From the moment it is called it owns
+ * the process, whatever happens, and it never rejects.
  */
 export function runProcess(spec: RunSpec, started?: FunctionProcess): Promise<RunResult> {
-  return new Promise<RunResult>((resolveResult) => {
-    let markFinished!: () => void;
-    const finished = new Promise<void>((resolveFinished) => (markFinished = resolveFinished));
-    let answered = false;
-    const resolve = (outcome: RunOutcome): void => {
-      if (answered) return;
-      answered = true;
-      resolveResult({ ...outcome, finished });
-    };
-    const chunks: Buffer[] = [];
-    let outputBytes = 0;
-    let failure: AlyxError | null = null;
-    let exit: { code: number | null; signal: NodeJS.Signals | null } | null = null;
-    let stdoutDone = false;
-    let settled = false;
-    const kills: Promise<void>[] = [];
-    const timers: NodeJS.Timeout[] = [];
-    const stderr = new StderrLog(spec.logger);
-    const memoryLimit = spec.memoryLimitBytes ?? 0;
-    let peakMemory = 0;
+  return new Promise<RunResult>((resolve) => {
+    const run = new ProcessRun(spec, resolve);
+    try {
+      run.start(started);
+    } catch (error) {
+      // A fault of alyx's own while setting up: the process it was given is still ended.
+      run.fail(new ExecutionError(`The invocation could not be run (${(error as Error)?.message ?? String(error)}).`));
+    }
+  });
+}
 
+/**
+ * Where a run is. Each step only goes forward:
+ * - `running`: the main process runs and nothing has gone wrong;
+ * - `ending`: a fault (timeout, overflow, abort, memory cap) decided the outcome, and the tree
+ *   is being ended;
+ * - `exited`: the main process has exited; what it left is looked for and ended, and stdout
+ *   may still be held open by something outside it (for at most DRAIN_AFTER_EXIT_MS);
+ * - `cleaning`: it has exited, stdout is closed and the look is done: the ends started are
+ *   awaited, then the outcome is built if none was given early;
+ * - `done`: the process and what it left are gone.
+ */
+type Phase = 'running' | 'ending' | 'exited' | 'cleaning' | 'done';
+
+/** What happened to a run: each is handled in `#on`, and only there. */
+type RunEvent =
+  | { readonly type: 'stdout-closed' }
+  | { readonly type: 'exit'; readonly code: number | null; readonly signal: NodeJS.Signals | null }
+  | { readonly type: 'start-failed'; readonly error: AlyxError }
+  | { readonly type: 'fault'; readonly error: AlyxError }
+  | { readonly type: 'drain-expired' }
+  | { readonly type: 'look' };
+
+class ProcessRun {
+  readonly #spec: RunSpec;
+  readonly #resolve: (result: RunResult) => void;
+  readonly #finished: Promise<void>;
+  #markFinished!: () => void;
+  #phase: Phase = 'running';
+  #child: FunctionProcess | null = null;
+  /** The outcome a fault decided; it wins over whatever the process still writes. */
+  #failure: AlyxError | null = null;
+  #exit: { code: number | null; signal: NodeJS.Signals | null } | null = null;
+  #stdoutClosed = false;
+  /** Whether what the process left running has been looked for (once it has exited). */
+  #looked = false;
+  #answered = false;
+  readonly #chunks: Buffer[] = [];
+  #outputBytes = 0;
+  readonly #stderr: StderrLog;
+  readonly #memoryLimit: number;
+  #peakMemory = 0;
+  /** Ends of process groups under way; the run is done once all have resolved. */
+  #ends: TreeEnds | null = null;
+  readonly #timers: NodeJS.Timeout[] = [];
+  readonly #onAbort = (): void => this.#on({ type: 'fault', error: abortError(this.#spec.signal as AbortSignal) });
+
+  constructor(spec: RunSpec, resolve: (result: RunResult) => void) {
+    this.#spec = spec;
+    this.#resolve = resolve;
+    this.#finished = new Promise<void>((markFinished) => (this.#markFinished = markFinished));
+    this.#stderr = new StderrLog(spec.logger);
+    this.#memoryLimit = spec.memoryLimitBytes ?? 0;
+  }
+
+  start(started: FunctionProcess | undefined): void {
+    const spec = this.#spec;
     if (spec.signal?.aborted && !started) {
       // Cancelled while it waited (client gone, shutdown): nothing is spawned.
-      resolve({ ok: false, error: abortError(spec.signal), stderrTail: '' });
-      markFinished();
+      this.#on({ type: 'start-failed', error: abortError(spec.signal) });
       return;
     }
     let child: FunctionProcess;
     try {
       child = started ?? spawnFunctionProcess(spec);
     } catch (error) {
-      resolve({ ok: false, error: error instanceof AlyxError ? error : startError(spec.command, error), stderrTail: '' });
-      markFinished();
+      this.#on({ type: 'start-failed', error: error instanceof AlyxError ? error : startError(spec.command, error) });
       return;
     }
-
+    this.#child = child;
+    const invocation = child.pid === undefined ? null : owner.runningLeader(child.pid);
+    if (child.pid !== undefined) this.#ends = new TreeEnds(child.pid, invocation, spec.logger);
+    // Without a record (it could not be started) there is nothing to look for once it has exited.
+    this.#looked = invocation === null;
     // A warm process may have closed its stdout while it waited: its 'close' has passed.
-    if (child.stdout?.closed) stdoutDone = true;
-
-    // The request goes first: the process works on it while the rest is set up here.
+    if (child.stdout?.closed) this.#stdoutClosed = true;
+    child.on('exit', (code: number | null, signal: NodeJS.Signals | null) => this.#on({ type: 'exit', code, signal }));
+    // The program could not be started (ENOENT, EACCES): no exit event follows.
+    child.on('error', (error) => this.#on({ type: 'start-failed', error: startError(spec.command, error) }));
+    child.stdout?.on('data', (chunk: Buffer) => this.#output(chunk));
+    // At 'close' rather than 'end': by then the loop has also read what stderr already holds,
+    // so the function's stderr lines are logged before its answer.
+    child.stdout?.on('close', () => this.#on({ type: 'stdout-closed' }));
+    child.stderr?.on('data', (chunk: Buffer) => this.#stderr.write(chunk));
     child.stdin?.on('error', () => {
       // EPIPE: the function exited or closed stdin without reading its request. Its output decides.
     });
     child.stdin?.end(spec.payload);
 
-    const invocation = child.pid === undefined ? null : owner.runningLeader(child.pid);
-    /** Ends what the function left running and logs it; the group's own members are not news while alyx is ending it. */
-    const endLeftovers = (leftovers: Leftovers, groupIsNews: boolean): void => {
-      const inGroup = groupIsNews ? leftovers.inGroup : 0;
-      const escaped = leftovers.escapedGroups.length;
-      if (inGroup > 0) endTree();
-      kills.push(...endEscaped(leftovers));
-      logEnded(inGroup, escaped);
-    };
-    const logEnded = (inGroup: number, escaped: number): void => {
-      if (inGroup + escaped === 0) return;
-      const what = [inGroup > 0 ? `${inGroup} process(es) the function left behind` : '', escaped > 0 ? `${escaped} process group(s) that had left its group` : ''];
-      spec.logger.warn({ processes: inGroup, escaped_groups: escaped }, `ended ${what.filter(Boolean).join(' and ')}`);
-    };
-    const endTree = (): void => {
-      if (child.pid !== undefined) kills.push(killGroup(child.pid));
-    };
-    const fail = (error: AlyxError): void => {
-      if (failure || settled) return;
-      failure = error;
-      // Looked at while the main process still runs: what left its group is ended with it,
-      // and what it started is remembered as its own once orphaned (see orphans.ts).
-      if (invocation && child.exitCode === null && child.signalCode === null) kills.push(...endEscaped(findLeftovers(invocation)));
-      endTree();
-    };
-    const onAbort = (): void => fail(abortError(spec.signal as AbortSignal));
+    this.#timers.push(setTimeout(() => this.#on({ type: 'fault', error: new TimeoutError(spec.timeoutMs) }), spec.timeoutMs));
+    if (this.#memoryLimit > 0 && invocation) this.#timers.push(setInterval(() => this.#sampleMemory(invocation), MEMORY_SAMPLE_MS));
+    if (spec.signal?.aborted) this.#onAbort();
+    else spec.signal?.addEventListener('abort', this.#onAbort, { once: true });
+  }
 
-    // The look for what the process left behind runs once it has exited; the slot is held until then.
-    let looked = invocation === null;
-    const lookForLeftovers = (): void => {
-      if (looked || !invocation) return;
-      looked = true;
-      endLeftovers(findLeftovers(invocation), failure === null);
-      // A process can leave the group between the look and the signal to the group, still
-      // holding stdout: it is looked for again once those ends are done, not after stdout.
-      if (kills.length > 0) {
-        void Promise.all(kills).then(() => {
-          if (settled) return;
-          const late = findLeftovers(invocation);
-          if (late.escapedGroups.length > 0) endLeftovers(late, false);
-        });
-      }
-      void settle();
-    };
+  /** Ends the run with `error`: the tree is ended if there is one, and the outcome is given once it is gone. */
+  fail(error: AlyxError): void {
+    if (this.#child) this.#on({ type: 'fault', error });
+    else this.#on({ type: 'start-failed', error });
+  }
 
-    const settle = async (): Promise<void> => {
-      if (settled || !exit || !stdoutDone || !looked) return;
-      settled = true;
-      timers.forEach(clearInterval);
-      spec.signal?.removeEventListener('abort', onAbort);
-      stderr.flush();
-      if (kills.length > 0 && invocation) {
-        await Promise.all(kills);
-        // A process may have left the group while it was being ended: look once more.
-        const late = findLeftovers(invocation);
-        if (late.escapedGroups.length > 0) endLeftovers(late, false);
-      }
-      // Until no end is added while waiting (the look above may still add some).
-      for (let waited = 0; waited < kills.length; ) {
-        waited = kills.length;
-        await Promise.all(kills);
-      }
-      if (child.pid !== undefined) owner.finished(child.pid);
-      // Without a response, a node function stopped by its heap limit (see heap-cap) hit the memory cap.
-      if (!answered) {
-        const heapFailure = memoryLimit > 0 && heapWasExhausted(stderr.tail) ? new MemoryLimitExceededError(memoryLimit, peakMemory, true) : null;
-        resolve(buildResult(Buffer.concat(chunks, outputBytes).toString('utf8'), exit, failure, heapFailure, stderr.tail, spec.logger));
-      }
-      markFinished();
-    };
-
-    /** stdout has ended: with a response in it, that is the answer, whether or not the process has exited. */
-    const answerEarly = (): void => {
-      if (answered || failure) return;
-      const stdout = Buffer.concat(chunks, outputBytes).toString('utf8');
-      const parsed = parseStdout(stdout);
-      if (parsed.response) resolve(buildResult(stdout, exit ?? { code: null, signal: null }, null, null, stderr.tail, spec.logger, parsed));
-    };
-
-    timers.push(setTimeout(() => fail(new TimeoutError(spec.timeoutMs)), spec.timeoutMs));
-    if (memoryLimit > 0 && invocation) {
-      const sampler = setInterval(() => {
-        // The whole tree: the group, and what left it.
-        const { inGroup, escaped } = invocationProcesses(invocation);
-        const used = residentBytes([...inGroup, ...escaped]);
-        peakMemory = Math.max(peakMemory, used);
-        if (used > memoryLimit) fail(new MemoryLimitExceededError(memoryLimit, used));
-      }, MEMORY_SAMPLE_MS);
-      timers.push(sampler);
+  /** The one place that decides what each event does to the run. */
+  #on(event: RunEvent): void {
+    if (this.#phase === 'cleaning' || this.#phase === 'done') return;
+    switch (event.type) {
+      case 'fault':
+        if (this.#failure) return;
+        this.#failure = event.error;
+        if (this.#phase === 'running') this.#phase = 'ending';
+        this.#ends?.endTree(!this.#exit);
+        return;
+      case 'start-failed':
+        // Nothing ran, or nothing more will: the process never started.
+        if (this.#exit) return;
+        this.#failure ??= event.error;
+        this.#exit = { code: null, signal: null };
+        this.#stdoutClosed = true;
+        // Nothing was started that could have left anything.
+        if (!this.#ends) this.#looked = true;
+        this.#phase = 'exited';
+        break;
+      case 'stdout-closed':
+        this.#stdoutClosed = true;
+        this.#answerEarly();
+        // It exited as stdout ended (see 'exit'): the look waits until the answer is out.
+        if (this.#exit && !this.#looked) setImmediate(() => this.#on({ type: 'look' }));
+        break;
+      case 'exit':
+        this.#exit = { code: event.code, signal: event.signal };
+        this.#phase = 'exited';
+        if (this.#stdoutClosed) {
+          this.#lookForLeftovers();
+          break;
+        }
+        // Something outside the group may hold stdout: it gets a while, then stdout is let go.
+        this.#timers.push(setTimeout(() => this.#on({ type: 'drain-expired' }), DRAIN_AFTER_EXIT_MS));
+        // stdout ended in this same turn of the loop, and its close (with the answer) comes next:
+        // most programs end stdout by exiting. Otherwise the look cannot wait, as what the
+        // function left running may be what holds stdout open.
+        if (!this.#child?.stdout?.readableEnded) this.#lookForLeftovers();
+        return;
+      case 'drain-expired':
+        this.#child?.stdout?.destroy();
+        this.#stdoutClosed = true;
+        this.#lookForLeftovers();
+        break;
+      case 'look':
+        this.#lookForLeftovers();
+        break;
     }
-    if (spec.signal?.aborted) onAbort();
-    else spec.signal?.addEventListener('abort', onAbort, { once: true });
+    if (this.#exit && this.#stdoutClosed && this.#looked) void this.#clean();
+  }
 
-    child.stdout?.on('data', (chunk: Buffer) => {
-      if (failure) return;
-      outputBytes += chunk.length;
-      if (outputBytes > spec.maxOutputBytes) {
-        chunks.length = 0;
-        outputBytes = 0;
-        fail(new OutputTooLargeError(spec.maxOutputBytes));
-        return;
-      }
-      chunks.push(chunk);
-    });
-    // At 'close' rather than 'end': by then the loop has also read what stderr already holds,
-    // so the function's stderr lines are logged before its answer.
-    child.stdout?.on('close', () => {
-      stdoutDone = true;
-      answerEarly();
-      // It exited as stdout ended (see the exit handler): the look waits until the answer is out.
-      if (exit && !looked) setImmediate(lookForLeftovers);
-      void settle();
-    });
-    child.stderr?.on('data', (chunk: Buffer) => stderr.write(chunk));
-    child.on('error', (error) => {
-      // The program could not be started (ENOENT, EACCES): no exit event follows.
-      if (exit) return;
-      failure ??= startError(spec.command, error);
-      exit = { code: null, signal: null };
-      stdoutDone = true;
-      void settle();
-    });
-    child.on('exit', (code, signal) => {
-      exit = { code, signal };
-      if (stdoutDone) {
-        lookForLeftovers();
-        return;
-      }
-      timers.push(
-        setTimeout(() => {
-          // Something outside the group still holds stdout: stop waiting for it.
-          child.stdout?.destroy();
-          stdoutDone = true;
-          lookForLeftovers();
-          void settle();
-        }, DRAIN_AFTER_EXIT_MS),
-      );
-      // stdout ended in this same turn of the loop, and its close (with the answer) comes next:
-      // most programs end stdout by exiting. Otherwise the look cannot wait, as what the
-      // function left running may be what holds stdout open.
-      if (!child.stdout?.readableEnded) lookForLeftovers();
-    });
-  });
-}
+  #output(chunk: Buffer): void {
+    if (this.#failure) return;
+    this.#outputBytes += chunk.length;
+    if (this.#outputBytes > this.#spec.maxOutputBytes) {
+      this.#chunks.length = 0;
+      this.#outputBytes = 0;
+      this.#on({ type: 'fault', error: new OutputTooLargeError(this.#spec.maxOutputBytes) });
+      return;
+    }
+    this.#chunks.push(chunk);
+  }
 
-function buildResult(
-  stdout: string,
-  exit: { code: number | null; signal: NodeJS.Signals | null },
-  failure: AlyxError | null,
-  heapFailure: AlyxError | null,
-  stderrTail: string,
-  logger: Logger,
-  parsed?: ParsedStdout,
-): RunOutcome {
-  if (failure) return { ok: false, error: failure, stderrTail };
-  parsed ??= parseStdout(stdout);
-  logStdoutLines(parsed, logger);
-  if (parsed.response) return { ok: true, response: parsed.response, stderrTail };
-  if (heapFailure) return { ok: false, error: heapFailure, stderrTail };
+  /** The whole tree: the group, and what left it. */
+  #sampleMemory(invocation: Invocation): void {
+    const { inGroup, escaped } = invocationProcesses(invocation);
+    const used = residentBytes([...inGroup, ...escaped]);
+    this.#peakMemory = Math.max(this.#peakMemory, used);
+    if (used > this.#memoryLimit) this.#on({ type: 'fault', error: new MemoryLimitExceededError(this.#memoryLimit, used) });
+  }
 
-  const how = exit.signal
-    ? `was ended by signal ${exit.signal}`
-    : exit.code === 0
-      ? 'exited with code 0'
-      : `exited with code ${exit.code}`;
-  const what = stdout.trim() === '' ? 'without writing a response' : 'without writing a JSON object on stdout';
-  return {
-    ok: false,
-    error: new ExecutionError(`The function ${how} ${what}.`, { exit_code: exit.code, signal: exit.signal }),
-    stderrTail,
-  };
-}
+  /** stdout has ended: with a response in it, that is the answer, whether or not the process has exited. */
+  #answerEarly(): void {
+    if (this.#answered || this.#failure) return;
+    const stdout = this.#stdout();
+    const parsed = parseStdout(stdout);
+    if (parsed.response) this.#answer(buildOutcome(stdout, this.#exit ?? { code: null, signal: null }, null, null, this.#stderr.tail, this.#spec.logger, parsed));
+  }
 
-/** An AlyxError given as the abort reason is the result; anything else is a plain cancellation. */
-function abortError(signal: AbortSignal): AlyxError {
-  const reason: unknown = signal.reason;
-  return reason instanceof AlyxError ? reason : new ExecutionError('The invocation was cancelled.');
-}
+  /** Once it has exited: what the function left running is ended. The slot is held until then. */
+  #lookForLeftovers(): void {
+    if (this.#looked) return;
+    this.#looked = true;
+    this.#ends?.endLeftovers(this.#failure === null);
+  }
 
-function startError(command: string, error: unknown): AlyxError {
-  const code = (error as NodeJS.ErrnoException).code ?? String(error);
-  return new ExecutionError(`Could not start ${command} (${code}).`, { errno: code });
+  /** Exited, stdout closed, looked: waits for every end under way, then gives the outcome if none was given yet. */
+  async #clean(): Promise<void> {
+    this.#phase = 'cleaning';
+    this.#timers.forEach(clearTimeout);
+    this.#spec.signal?.removeEventListener('abort', this.#onAbort);
+    this.#stderr.flush();
+    const ending = this.#ends?.done();
+    if (ending) await ending;
+    if (this.#child?.pid !== undefined) owner.finished(this.#child.pid);
+    if (!this.#answered) {
+      // Without a response, a node function stopped by its heap limit (see spawn.ts) hit the memory cap.
+      const heapFailure = this.#memoryLimit > 0 && heapWasExhausted(this.#stderr.tail) ? new MemoryLimitExceededError(this.#memoryLimit, this.#peakMemory, true) : null;
+      this.#answer(buildOutcome(this.#stdout(), this.#exit ?? { code: null, signal: null }, this.#failure, heapFailure, this.#stderr.tail, this.#spec.logger));
+    }
+    this.#phase = 'done';
+    this.#markFinished();
+  }
+
+  #answer(outcome: RunOutcome): void {
+    if (this.#answered) return;
+    this.#answered = true;
+    this.#resolve({ ...outcome, finished: this.#finished });
+  }
+
+  #stdout(): string {
+    return Buffer.concat(this.#chunks, this.#outputBytes).toString('utf8');
+  }
 }
