@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import Ajv, { type ErrorObject, type ValidateFunction } from 'ajv';
+import { closestMatch } from './did-you-mean';
 import { DURATION_PATTERN, SIZE_PATTERN } from './units';
 
 /** The JSON Schemas ship in the package's schemas/ folder, where editors can use them too. */
@@ -118,20 +119,24 @@ function describeError(error: ErrorObject): string | null {
   switch (error.keyword) {
     case 'additionalProperties': {
       const key = (error.params as { additionalProperty: string }).additionalProperty;
-      const known = Object.keys((parent.properties as object) ?? {}).filter((k) => k !== '$schema' && k !== 'dir');
-      return `${join(at, key)}: unknown key (known keys${at ? ` of ${at}` : ''}: ${known.join(', ')})`;
+      const properties = (parent.properties as Record<string, JsonSchema>) ?? {};
+      const known = Object.keys(properties).filter((k) => k !== '$schema' && k !== 'dir');
+      const used = known.filter((k) => properties[k].$ref !== IGNORED_REF);
+      return `${join(at, key)}: unknown key${suggestion(key, used)} (known keys${at ? ` of ${at}` : ''}: ${known.join(', ')})`;
     }
     case 'required':
       return `${join(at, (error.params as { missingProperty: string }).missingProperty)}: is required`;
     case 'enum':
       if (error.propertyName) {
-        return `${join(at, error.propertyName)}: unknown key (known keys of ${at}: ${(error.params as { allowedValues: unknown[] }).allowedValues.join(', ')})`;
+        const allowed = (error.params as { allowedValues: unknown[] }).allowedValues.map(String);
+        return `${join(at, error.propertyName)}: unknown key${suggestion(error.propertyName, allowed)} (known keys of ${at}: ${allowed.join(', ')})`;
       }
       return `${at || 'value'}: must be one of ${(error.params as { allowedValues: unknown[] }).allowedValues.join(', ')} (got ${shown(error.data)})`;
     case 'propertyName':
     case 'propertyNames':
       return null; // reported by the enum error on the key itself
     case 'format':
+    case 'pattern': // the same check as the format, written for editors: one message for both
     case 'type':
       if (typeof parent.description === 'string' && parent.format) {
         // A description starts with what the value is ("a size such as …"), then ";" and the rest.
@@ -143,6 +148,12 @@ function describeError(error: ErrorObject): string | null {
     default:
       return `${at || 'the document'}: ${error.message ?? 'is invalid'} (got ${shown(error.data)})`;
   }
+}
+
+/** ", did you mean X?" when a known key is close to the one given. */
+function suggestion(key: string, known: readonly string[]): string {
+  const match = closestMatch(key, known);
+  return match ? `, did you mean ${match}?` : '';
 }
 
 function readableType(error: ErrorObject): string {

@@ -1,7 +1,14 @@
 /** Sizes ("512kb", "6mb", "1gb", powers of 1024, or bytes) and durations ("500ms", "30s", "2m", or seconds). */
 
-export const SIZE_PATTERN = /^\s*(\d+(?:\.\d+)?)\s*(b|kb|mb|gb)?\s*$/i;
-export const DURATION_PATTERN = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$/i;
+/**
+ * The `pattern` of the size and duration definitions in schemas/*.json, so that editors refuse
+ * what alyx refuses. JSON Schema patterns have no flags: the units' case is spelled out.
+ */
+export const SIZE_PATTERN_SOURCE = '^\\s*(\\d+(?:\\.\\d+)?)\\s*([bB]|[kK][bB]|[mM][bB]|[gG][bB])?\\s*$';
+export const DURATION_PATTERN_SOURCE = '^\\s*(\\d+(?:\\.\\d+)?)\\s*([mM][sS]|[sS]|[mM]|[hH])?\\s*$';
+
+export const SIZE_PATTERN = new RegExp(SIZE_PATTERN_SOURCE);
+export const DURATION_PATTERN = new RegExp(DURATION_PATTERN_SOURCE);
 
 const SIZE_FACTORS: Record<string, number> = { b: 1, kb: 1024, mb: 1024 ** 2, gb: 1024 ** 3 };
 const DURATION_FACTORS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };

@@ -12,7 +12,9 @@ export function readYamlMapping(file: string): YamlFileResult {
   if (doc.errors.length > 0) {
     const first = doc.errors[0];
     const where = first.linePos ? `line ${first.linePos[0].line}, column ${first.linePos[0].col}: ` : '';
-    return { ok: false, problem: `is not valid YAML (${where}${first.message.split('\n')[0]})` };
+    // The yaml library ends its message with the position too: say it once.
+    const message = first.message.split('\n')[0].replace(/ at line \d+, column \d+:?\s*$/, '');
+    return { ok: false, problem: `is not valid YAML (${where}${message})` };
   }
   let data: unknown;
   try {

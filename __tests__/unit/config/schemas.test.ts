@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Ajv from 'ajv';
 import { SCHEMA_DIR, ignoredKeyPaths, validateAgainst, type SchemaName } from '../../../src/config/schemas';
+import { DURATION_PATTERN_SOURCE, SIZE_PATTERN_SOURCE } from '../../../src/config/units';
 
 const DRAFT_07 = 'http://json-schema.org/draft-07/schema#';
 
@@ -141,5 +142,70 @@ describe('manifest schema', () => {
     ['env', { env: { A: { nested: true } } }, /^env\.A: must be a string or a number or true or false/],
   ])('rejects a bad %s with its key path', (_key, manifest, problem) => {
     expect(validateAgainst('manifest', manifest)).toEqual([expect.stringMatching(problem)]);
+  });
+});
+
+describe('what editors see: the size and duration patterns', () => {
+  /** Every node of a schema with a size or duration format, with its dotted place in the file. */
+  function unitNodes(name: SchemaName): Array<{ at: string; node: Record<string, unknown> }> {
+    const found: Array<{ at: string; node: Record<string, unknown> }> = [];
+    const walk = (node: unknown, at: string): void => {
+      if (typeof node !== 'object' || node === null) return;
+      const record = node as Record<string, unknown>;
+      if (record.format === 'size' || record.format === 'duration') found.push({ at, node: record });
+      for (const [key, child] of Object.entries(record)) walk(child, at ? `${at}.${key}` : key);
+    };
+    walk(readSchemaFile(name), '');
+    return found;
+  }
+
+  it.each<SchemaName>(['alyx', 'manifest'])('every size and duration in %s.schema.json carries the pattern alyx checks', (name) => {
+    const nodes = unitNodes(name);
+    expect(nodes.length).toBeGreaterThanOrEqual(2);
+    for (const { at, node } of nodes) {
+      expect([at, node.pattern]).toEqual([at, node.format === 'size' ? SIZE_PATTERN_SOURCE : DURATION_PATTERN_SOURCE]);
+    }
+  });
+
+  it('an editor that knows no alyx formats rejects "30 seconds" and "lots", and accepts what alyx accepts', () => {
+    // Editors' validators ignore unknown formats: only the pattern stands between them and "30 seconds".
+    const ajv = new Ajv({ allowUnionTypes: true, strict: false, validateFormats: false });
+    const alyx = ajv.compile(readSchemaFile('alyx'));
+    const manifest = ajv.compile(readSchemaFile('manifest'));
+    expect(alyx({ functions: { timeout: '30 seconds' } })).toBe(false);
+    expect(alyx({ server: { max_body_size: 'lots' } })).toBe(false);
+    expect(manifest({ timeout: '30 seconds' })).toBe(false);
+    expect(manifest({ memory: '128 megabytes' })).toBe(false);
+    for (const timeout of ['500ms', '30s', '2m', '1h', '1.5S', ' 30s ', '30', 30]) expect([timeout, alyx({ functions: { timeout } })]).toEqual([timeout, true]);
+    for (const size of ['512kb', '6MB', '1gb', '100b', '1024', 1024]) expect([size, alyx({ server: { max_body_size: size } })]).toEqual([size, true]);
+    expect(manifest({ timeout: '10s', memory: '128mb' })).toBe(true);
+  });
+
+  it('alyx reports a value that breaks both the pattern and the format once', () => {
+    expect(validateAgainst('alyx', { functions: { timeout: '30 seconds' } })).toEqual([
+      'functions.timeout: must be a duration such as 500ms, 30s or 2m, or a number of seconds (got "30 seconds")',
+    ]);
+  });
+});
+
+describe('unknown keys', () => {
+  it('suggest the known key a typo is close to', () => {
+    expect(validateAgainst('alyx', { functions: { timeot: '3s' }, sevrer: {} })).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^functions\.timeot: unknown key, did you mean timeout\? \(known keys of functions: path, timeout/),
+        expect.stringMatching(/^sevrer: unknown key, did you mean server\? \(known keys: server, /),
+      ]),
+    );
+    expect(validateAgainst('alyx', { runtimes: { pyhton: { command: 'python3' } } })).toEqual([
+      expect.stringMatching(/^runtimes\.pyhton: unknown key, did you mean python\? /),
+    ]);
+    expect(validateAgainst('manifest', { memroy: '1mb' })).toEqual([expect.stringMatching(/^memroy: unknown key, did you mean memory\? /)]);
+  });
+
+  it('suggest nothing when no key is close, and never a key alyx ignores', () => {
+    const [problem] = validateAgainst('alyx', { colour: 'blue' });
+    expect(problem).toMatch(/^colour: unknown key \(known keys: /);
+    // "docss" is one letter from "docs", a key of the earlier server that alyx ignores.
+    expect(validateAgainst('alyx', { docss: {} })[0]).not.toContain('did you mean');
   });
 });
