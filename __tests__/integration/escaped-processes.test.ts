@@ -86,6 +86,13 @@ const functions: FixtureTree = {
     `setsid env -i /bin/sleep 300 ${QUIET} &\necho $! > timed-out-child.pid\nsettled $!\nsleep 30`,
     'pool: 0\ntimeout: 300ms\n',
   ),
+  // The main process answers and exits; a subshell it left in the group still runs, with a child in a session of its own.
+  ...script(
+    'via-member',
+    `( echo $(sh -c 'echo $PPID') > member.pid; setsid env -i /bin/sleep 300 ${QUIET} & echo $! > member-child.pid; settled $!; wait ) ${QUIET} &\n` +
+      `n=0\nwhile [ ! -s member-child.pid ] && [ $n -lt 100000 ]; do n=$((n + 1)); done\nsettled $(cat member-child.pid)\n${RESPOND}`,
+    'pool: 0\n',
+  ),
   ...script('leaver', `( setsid env -i /bin/sleep 300 ${QUIET} & echo $! > leaver-child.pid; settled $! )\n${RESPOND}`, 'pool: 0\n'),
   'functions/node-helper/index.js': NODE_HELPER,
   'functions/plain/index.js': `require('node:fs').appendFileSync('../../plain.log', process.pid + '\\n');
@@ -100,7 +107,6 @@ const onLinux = process.platform === 'linux';
 if (!onLinux) warnSkip('finding what a function leaves behind by parent pid', 'Linux');
 const hasAddon = processStartWay() === 'posix_spawn';
 if (onLinux && !hasAddon) warnSkip('alyx as a subreaper (the posix_spawn addon)', 'the built addon (cc and node headers)');
-const linuxWithAddon = onLinux && hasAddon ? describe : describe.skip;
 const hasPython = hasCommand('python3');
 if (!hasPython) warnSkip('a python warm process that starts helpers', 'python3');
 
@@ -142,9 +148,22 @@ const serve = (env: NodeJS.ProcessEnv = {}, args: string[] = []): Promise<Runnin
 const call = (server: RunningServer, name: string) => request(`${server.url}/api/functions/${name}`, { method: 'POST', body: '{}' });
 
 describe.each([
-  ['posix_spawn', {}],
-  ["node's spawn", { ALYX_POSIX_SPAWN: '0' }],
-])('processes that leave the group and drop the environment, started with %s', (_way, env) => {
+  ['posix_spawn', {}, true],
+  ["node's spawn", { ALYX_POSIX_SPAWN: '0' }, true],
+  // What alyx does where the addon is not built.
+  ["node's spawn, without the subreaper", { ALYX_POSIX_SPAWN: '0', ALYX_SUBREAPER: '0' }, false],
+])('processes that leave the group and drop the environment, started with %s', (_way, env, subreaper) => {
+  const adopts = subreaper && hasAddon;
+  const linuxWithAddon = onLinux && adopts ? describe : describe.skip;
+
+  (onLinux ? it : it.skip)('ends what a process still in the group started in a session of its own, once the main process has exited', async () => {
+    const server = await serve(env);
+    expect(server.logs().find((line) => String(line.msg).includes('listening'))).toMatchObject({ subreaper: adopts });
+    expect((await call(server, 'via-member')).status).toBe(200);
+    const [member, escaped] = [await pidFrom('member.pid'), await pidFrom('member-child.pid')];
+    expect(await waitFor(() => !isAlive(member) && !isAlive(escaped), 5000)).toBe(true);
+  });
+
   linuxWithAddon('at the end of an invocation', () => {
     it('answers without waiting for an escaped process that holds stdout, and ends it', async () => {
       const server = await serve(env);
@@ -266,7 +285,7 @@ describe.each([
       expect(await waitFor(() => helperPids().length >= 2 * perProcess, 10_000)).toBe(true);
       const [cold, warm] = [helperPids().slice(0, perProcess), helperPids().slice(perProcess, 2 * perProcess)];
       // Orphaned as the invocation's main process exits: found only where alyx adopts orphans.
-      if (hasAddon) expect(await waitFor(() => cold.every((pid) => !isAlive(pid)), 5000)).toBe(true);
+      if (adopts) expect(await waitFor(() => cold.every((pid) => !isAlive(pid)), 5000)).toBe(true);
       expect(warm.every((pid) => isAlive(pid))).toBe(true);
 
       server.child.kill('SIGHUP');
@@ -275,9 +294,9 @@ describe.each([
       expect((await call(server, name)).status).toBe(200);
       expect(await waitFor(() => helperPids().length >= 4 * perProcess, 10_000)).toBe(true);
       expect(await server.stop('SIGTERM')).toEqual({ code: 0, signal: null });
-      // Cold, warm, cold, warm: without the addon only the warm ones' are found (their parent lives).
+      // Cold, warm, cold, warm: without the subreaper only the warm ones' are found (their parent lives).
       const all = helperPids();
-      const checked = hasAddon ? all : [...all.slice(perProcess, 2 * perProcess), ...all.slice(3 * perProcess, 4 * perProcess)];
+      const checked = adopts ? all : [...all.slice(perProcess, 2 * perProcess), ...all.slice(3 * perProcess, 4 * perProcess)];
       expect(await waitFor(() => checked.every((pid) => !isAlive(pid)), 5000)).toBe(true);
     };
 
