@@ -1,6 +1,6 @@
 import path from 'node:path';
 import type { AlyxConfig } from '../config/resolve';
-import type { FunctionRegistry } from '../functions/registry';
+import { diffSnapshots, type FunctionRegistry, type FunctionSnapshot } from '../functions/registry';
 import type { Logger } from '../logger';
 import { DevBuilder } from './builder';
 import { FunctionWatcher } from './watcher';
@@ -54,7 +54,9 @@ export async function startDevLoop({ config, registry, logger, reload, onFunctio
         if (reloadTimer) clearTimeout(reloadTimer);
         reloadTimer = setTimeout(() => {
           reloadTimer = null;
+          const previous = registry.snapshot;
           reload('file change');
+          reportNotReady(logger, previous, registry.snapshot);
         }, RELOAD_DEBOUNCE_MS);
       },
       onBuildInput: (name) => builder.schedule(name),
@@ -73,4 +75,14 @@ export async function startDevLoop({ config, registry, logger, reload, onFunctio
       await watcher?.close();
     },
   };
+}
+
+/** A function added or changed while alyx dev runs that cannot be served says why, as startup does. */
+function reportNotReady(logger: Logger, previous: FunctionSnapshot, next: FunctionSnapshot): void {
+  const { added, changed } = diffSnapshots(previous, next);
+  for (const name of [...added, ...changed]) {
+    const fn = next.functions.get(name);
+    if (!fn || fn.plan.status === 'ready') continue;
+    logger.warn({ function: name, status: fn.plan.status, reason: fn.plan.message }, `${name} is ${fn.plan.status}: ${fn.plan.message}`);
+  }
 }

@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import path from 'node:path';
 import type { AlyxConfig } from '../config/resolve';
 import { formatTable } from '../text-table';
@@ -16,12 +17,13 @@ export function reportFunctions(logger: Logger, config: AlyxConfig, functions: R
     runs: plan.command ? describeRun(plan.exec, plan.file, config.projectDir) : (plan.message ?? ''),
     url: `${baseUrl}/api/functions/${def.name}`,
   }));
-  if (config.logging.format === 'json') {
-    for (const row of rows) logger.info({ function: row.name, runtime: row.runtime, status: row.status, runs: row.runs, url: row.url }, 'function');
+  if (rows.length === 0) {
+    // In every log format: a first run in the wrong folder must say so, not serve nothing quietly.
+    logger.warn({ functions_path: config.functions.path, exists: fs.existsSync(config.functions.path) }, noFunctionsMessage(config));
     return;
   }
-  if (rows.length === 0) {
-    logger.warn(`no functions in ${config.functions.path}: add a folder such as functions/hello/index.js`);
+  if (config.logging.format === 'json') {
+    for (const row of rows) logger.info({ function: row.name, runtime: row.runtime, status: row.status, runs: row.runs, url: row.url }, 'function');
     return;
   }
   const ready = rows.filter((row) => row.status === 'ready');
@@ -31,6 +33,14 @@ export function reportFunctions(logger: Logger, config: AlyxConfig, functions: R
   );
   const problems = rows.filter((row) => row.status !== 'ready').map((row) => `  ${row.name}: ${row.runs}`);
   logger.info([`${ready.length} of ${rows.length} functions ready`, table, ...(problems.length ? ['', ...problems] : [])].join('\n'));
+}
+
+/** Why nothing is served, and what to do: the folder is missing, or holds no function. */
+export function noFunctionsMessage(config: AlyxConfig): string {
+  const shown = path.relative(config.projectDir, config.functions.path) || '.';
+  const create = `add a folder such as ${shown}/hello/index.js, or run "alyx new hello"`;
+  if (!fs.existsSync(config.functions.path)) return `the functions folder ${config.functions.path} does not exist: create it and ${create}`;
+  return `no functions in ${config.functions.path}: ${create}`;
 }
 
 function describeRun(exec: 'interpreter' | 'direct', file: string | null, projectDir: string): string {
