@@ -58,6 +58,6 @@ describe('alyx new', () => {
     expect(fs.readFileSync(path.join(root, 'functions', 'taken', 'index.js'), 'utf8')).toBe('// mine\n');
     expect((await alyx(['new', 'bad name', '--runtime', 'node'])).code).toBe(2);
     expect((await alyx(['new', 'x', '--runtime', 'ruby'])).code).toBe(2);
-    expect((await alyx(['new', 'x'])).code).toBe(2);
+    expect(fs.existsSync(path.join(root, 'functions', 'x'))).toBe(false);
   });
 });

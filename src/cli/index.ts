@@ -1,3 +1,5 @@
+import fs from 'node:fs';
+import path from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import { AlyxError, ConfigError, UsageError } from '../errors';
 import { TEMPLATE_RUNTIMES } from './templates';
@@ -29,11 +31,12 @@ function modeOptions(command: Command): Command {
 function buildProgram(): Command {
   const program = new Command('alyx')
     .description('Host polyglot serverless functions over HTTP: from source in development, from build output in production.')
-    .version(version(), '--version')
+    .version(version(), '-v, --version')
     .addOption(new Option('--log-level <level>', 'log level').choices(['trace', 'debug', 'info', 'warn', 'error']))
     .addOption(new Option('--log-format <format>', 'log format').choices(['pretty', 'json']))
     .showHelpAfterError('(run "alyx --help" for usage)')
-    .exitOverride();
+    .exitOverride()
+    .hook('preAction', (_program, command) => checkProjectDir(command.optsWithGlobals<{ cwd?: string }>().cwd));
   // Also accepted before the command, as with git -C.
   projectOptions(program);
 
@@ -71,7 +74,8 @@ function buildProgram(): Command {
         .command('invoke')
         .description('run one invocation without a server and print its envelope')
         .argument('<name>', 'function name')
-        .option('-d, --data <json>', 'input: a JSON object, @file, or - for standard input'),
+        .option('-d, --data <json>', 'input: a JSON object, @file, or - for standard input')
+        .option('--json', 'print the envelope as JSON even on a terminal (it always is when piped)'),
     ),
   ).action(async (name: string, _options, command: Command) => {
     await prepareToRunFunctions();
@@ -94,13 +98,25 @@ function buildProgram(): Command {
       .command('new')
       .description('scaffold a working function')
       .argument('<name>', 'function name (the folder under functions/)')
-      .addOption(new Option('--runtime <runtime>', 'language of the function').choices([...TEMPLATE_RUNTIMES]).makeOptionMandatory()),
+      .addOption(new Option('--runtime <runtime>', 'language of the function (asked on a terminal, else node)').choices([...TEMPLATE_RUNTIMES])),
   ).action(async (name: string, _options, command: Command) => {
     const { newCommand } = await import('./commands/new');
     await newCommand(name, command.optsWithGlobals());
   });
 
   return program;
+}
+
+/** -C/--cwd must name an existing folder: every command reads or writes the project there. */
+function checkProjectDir(dir: string | undefined): void {
+  if (dir === undefined) return;
+  let isFolder: boolean;
+  try {
+    isFolder = fs.statSync(dir).isDirectory();
+  } catch {
+    throw new UsageError(`${path.resolve(dir)}: no such folder (given with -C/--cwd): give the project folder, the one that holds functions/.`);
+  }
+  if (!isFolder) throw new UsageError(`${path.resolve(dir)} is not a folder (given with -C/--cwd): give the project folder, the one that holds functions/.`);
 }
 
 /** For the commands that run functions: see functions/hosting.ts. */

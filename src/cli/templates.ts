@@ -4,8 +4,8 @@ export const TEMPLATE_RUNTIMES = ['node', 'typescript', 'python', 'deno', 'bun',
 export type TemplateRuntime = (typeof TEMPLATE_RUNTIMES)[number];
 
 export interface Template {
-  /** Files relative to the new function folder. */
-  files(name: string): Record<string, string>;
+  /** Files relative to the new function folder; `schema` is where the manifest's JSON Schema is. */
+  files(name: string, schema: string): Record<string, string>;
   /** A step the user must take before the production build works, if any. */
   readonly note?: string;
 }
@@ -78,10 +78,17 @@ const goHandler = [
   '',
 ].join('\n');
 
+/**
+ * A manifest whose first line lets editors (the YAML language server) check it against the
+ * schema; `settings` are its lines, or the commented keys a newcomer most often wants.
+ */
+const manifest = (schema: string, settings: string[] = ['# timeout: 10s', '# memory: 128mb']): string =>
+  [`# yaml-language-server: $schema=${schema}`, ...settings, ''].join('\n');
+
 export const TEMPLATES: Readonly<Record<TemplateRuntime, Template>> = {
-  node: { files: () => ({ 'index.js': jsHandler('Node.js', false) }) },
+  node: { files: (_name, schema) => ({ 'index.js': jsHandler('Node.js', false), 'manifest.yaml': manifest(schema) }) },
   typescript: {
-    files: (name) => ({
+    files: (name, schema) => ({
       'index.ts': jsHandler('TypeScript', true),
       'package.json': `${JSON.stringify(
         {
@@ -93,33 +100,31 @@ export const TEMPLATES: Readonly<Record<TemplateRuntime, Template>> = {
         null,
         2,
       )}\n`,
-      'manifest.yaml': [
+      'manifest.yaml': manifest(schema, [
         '# Development runs index.ts directly; production runs the bundle.',
         'build:',
         '  command: npm',
         '  args: [run, build]',
         '  watch: ["*.ts"]',
         '  output: dist/index.js',
-        '',
-      ].join('\n'),
+      ]),
     }),
     note: 'run "npm install" in the function folder once, for its production build (esbuild)',
   },
-  python: { files: () => ({ 'index.py': pythonHandler }) },
-  deno: { files: () => ({ 'mod.ts': denoHandler, 'deno.json': '{}\n' }) },
-  bun: { files: () => ({ 'index.tsx': bunHandler }) },
+  python: { files: (_name, schema) => ({ 'index.py': pythonHandler, 'manifest.yaml': manifest(schema) }) },
+  deno: { files: (_name, schema) => ({ 'mod.ts': denoHandler, 'deno.json': '{}\n', 'manifest.yaml': manifest(schema) }) },
+  bun: { files: (_name, schema) => ({ 'index.tsx': bunHandler, 'manifest.yaml': manifest(schema) }) },
   go: {
-    files: (name) => ({
+    files: (name, schema) => ({
       'main.go': goHandler,
       'go.mod': `module example.com/${name}\n\ngo 1.19\n`,
-      'manifest.yaml': [
+      'manifest.yaml': manifest(schema, [
         '# Development runs "go run ."; production executes the compiled binary.',
         'build:',
         '  command: go',
         `  args: [build, -o, bin/${name}, .]`,
         `  output: bin/${name}`,
-        '',
-      ].join('\n'),
+      ]),
     }),
   },
 };

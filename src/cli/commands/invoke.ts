@@ -5,18 +5,21 @@ import { Invoker, toEnvelope } from '../../invoke/invoker';
 import { parseInputText } from '../../invoke/json-input';
 import { FunctionRegistry, loadSnapshot } from '../../functions/registry';
 import { loadContext, modeFromFlags, type ProjectOptions } from '../context';
+import { formatForTerminal } from '../invoke-output';
 
 export interface InvokeCommandOptions extends ProjectOptions {
   data?: string;
+  json?: boolean;
 }
 
-/** `alyx invoke NAME`: one invocation without a server; prints the envelope. */
+/** `alyx invoke NAME`: one invocation without a server; prints the envelope, or on a terminal the output readably. */
 export async function invokeCommand(name: string, options: InvokeCommandOptions): Promise<void> {
   const input = parseInput(options.data, options.cwd ?? process.cwd());
   const { config, logger } = loadContext(options, modeFromFlags(options), 2);
   const registry = new FunctionRegistry(() => loadSnapshot(config));
   const result = await new Invoker(config, registry, logger).invoke(name, input);
-  process.stdout.write(`${JSON.stringify(toEnvelope(result), null, 2)}\n`);
+  const readable = process.stdout.isTTY && !options.json;
+  process.stdout.write(readable ? formatForTerminal(result) : `${JSON.stringify(toEnvelope(result), null, 2)}\n`);
   process.exitCode = result.success ? 0 : 1;
 }
 

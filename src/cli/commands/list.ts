@@ -2,6 +2,7 @@ import { describeAll } from '../../functions/describe';
 import { loadSnapshot } from '../../functions/registry';
 import { loadContext, modeFromFlags, type ProjectOptions } from '../context';
 import { formatTable } from '../../text-table';
+import { noFunctionsMessage } from '../../server/startup-report';
 
 export interface ListOptions extends ProjectOptions {
   json?: boolean;
@@ -17,7 +18,8 @@ export async function listCommand(options: ListOptions): Promise<void> {
     return;
   }
   if (body.count === 0) {
-    process.stdout.write(`No functions in ${config.functions.path}: add a folder such as functions/hello/index.js, or run "alyx new hello --runtime node".\n`);
+    const message = noFunctionsMessage(config);
+    process.stdout.write(`${message[0].toUpperCase()}${message.slice(1)}.\n`);
     return;
   }
   const rows = body.functions.map((fn) => [

@@ -3,13 +3,20 @@ import path from 'node:path';
 import { FunctionExistsError, UsageError } from '../../errors';
 import { FUNCTION_NAME_PATTERN, FUNCTION_NAME_RULE } from '../../functions/discovery';
 import { loadContext, type ProjectOptions } from '../context';
-import { TEMPLATES, type TemplateRuntime } from '../templates';
+import { SCHEMA_DIR } from '../../config/schemas';
+import { askChoice, canAsk } from '../prompt';
+import { TEMPLATE_RUNTIMES, TEMPLATES, type TemplateRuntime } from '../templates';
 
 export interface NewOptions extends ProjectOptions {
-  runtime: TemplateRuntime;
+  runtime?: TemplateRuntime;
 }
 
-/** `alyx new NAME --runtime R`: scaffolds a working function; never overwrites. */
+const DEFAULT_RUNTIME: TemplateRuntime = 'node';
+
+/**
+ * `alyx new NAME [--runtime R]`: scaffolds a working function; never overwrites. Without
+ * --runtime it asks on a terminal and takes node elsewhere, as create-vite does.
+ */
 export async function newCommand(name: string, options: NewOptions): Promise<void> {
   if (!FUNCTION_NAME_PATTERN.test(name)) {
     throw new UsageError(`"${name}" is not a valid function name: ${FUNCTION_NAME_RULE}.`);
@@ -19,14 +26,20 @@ export async function newCommand(name: string, options: NewOptions): Promise<voi
   const shown = path.relative(config.projectDir, dir) || dir;
   if (fs.existsSync(dir)) throw new FunctionExistsError(shown);
 
-  const template = TEMPLATES[options.runtime];
-  const files = template.files(name);
+  const runtime = options.runtime ?? (canAsk() ? await askChoice(`Runtime for ${name}?`, TEMPLATE_RUNTIMES, DEFAULT_RUNTIME) : DEFAULT_RUNTIME);
+  if (runtime === null) {
+    process.stderr.write('alyx: cancelled, nothing was created.\n');
+    process.exitCode = 130;
+    return;
+  }
+  const template = TEMPLATES[runtime];
+  const files = template.files(name, manifestSchemaRef(dir, config.projectDir));
   fs.mkdirSync(dir, { recursive: true });
   for (const [file, content] of Object.entries(files)) fs.writeFileSync(path.join(dir, file), content);
 
   const url = `http://127.0.0.1:${config.server.port}/api/functions/${name}`;
   const lines = [
-    `Created ${shown} (${options.runtime}):`,
+    `Created ${shown} (${runtime}):`,
     ...Object.keys(files).map((file) => `  ${path.join(shown, file)}`),
     '',
     'Call it:',
@@ -35,4 +48,22 @@ export async function newCommand(name: string, options: NewOptions): Promise<voi
   ];
   if (template.note) lines.push('', `Before "alyx build ${name}": ${template.note}.`);
   process.stdout.write(`${lines.join('\n')}\n`);
+}
+
+/**
+ * Where the manifest's `$schema` line points: the schema of the alyx that runs. Relative when
+ * that alyx is installed in the project (or a folder above it, as in a monorepo), so the line
+ * stays right in every clone; absolute otherwise (a global install, a checkout of alyx).
+ */
+export function manifestSchemaRef(functionDir: string, projectDir: string): string {
+  const schema = path.join(SCHEMA_DIR, 'manifest.schema.json');
+  const modules = path.dirname(path.dirname(SCHEMA_DIR));
+  const installedHere = path.basename(modules) === 'node_modules' && isWithin(path.dirname(modules), projectDir);
+  return installedHere ? path.relative(functionDir, schema).split(path.sep).join('/') : schema;
+}
+
+/** Whether `dir` is `inner` or one of the folders above it. */
+function isWithin(dir: string, inner: string): boolean {
+  const relative = path.relative(dir, inner);
+  return relative === '' || (!relative.startsWith('..') && !path.isAbsolute(relative));
 }
