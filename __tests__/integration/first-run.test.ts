@@ -154,14 +154,15 @@ describe('alyx -v and alyx new', () => {
   });
 
   it('without --runtime on a terminal: asks, by name or number; Enter takes node; Ctrl-C creates nothing', async () => {
-    const byNumber = runOnTerminal(['new', 'asked', '-C', root]);
+    const env = Object.fromEntries(Object.entries(cleanEnv()).filter(([key]) => key !== 'CI'));
+    const byNumber = runOnTerminal(['new', 'asked', '-C', root], { env });
     await byNumber.waitForOutput(/Runtime for asked\? {2}1\) node {2}2\) typescript {2}3\) python {2}4\) deno {2}5\) bun {2}6\) go {2}\[node\]: /);
     byNumber.type('3\r');
     expect(await byNumber.exited()).toBe(0);
     expect(byNumber.output()).toContain('Created functions/asked (python):');
     expect(fs.existsSync(path.join(root, 'functions', 'asked', 'index.py'))).toBe(true);
 
-    const byDefault = runOnTerminal(['new', 'defaulted', '-C', root]);
+    const byDefault = runOnTerminal(['new', 'defaulted', '-C', root], { env });
     await byDefault.waitForOutput(/\[node\]: /);
     byDefault.type('ruby\r');
     await byDefault.waitForOutput(/"ruby" is not one of node, typescript, python, deno, bun, go\./);
@@ -169,12 +170,18 @@ describe('alyx -v and alyx new', () => {
     expect(await byDefault.exited()).toBe(0);
     expect(byDefault.output()).toContain('Created functions/defaulted (node):');
 
-    const cancelled = runOnTerminal(['new', 'cancelled', '-C', root]);
+    const cancelled = runOnTerminal(['new', 'cancelled', '-C', root], { env });
     await cancelled.waitForOutput(/\[node\]: /);
     cancelled.type('\x03');
     expect(await cancelled.exited()).toBe(130);
     expect(cancelled.output()).toContain('alyx: cancelled, nothing was created.');
     expect(fs.existsSync(path.join(root, 'functions', 'cancelled'))).toBe(false);
+  });
+
+  it('on a terminal in CI (CI set): node, without asking', async () => {
+    const terminal = runOnTerminal(['new', 'in-ci', '-C', root], { env: cleanEnv({ CI: 'true' }) });
+    expect(await terminal.exited()).toBe(0);
+    expect(terminal.output()).toMatch(/^Created functions\/in-ci \(node\):/);
   });
 
   it('every scaffold writes a manifest whose first line points editors at the schema of the alyx that runs', async () => {
