@@ -77,12 +77,15 @@ export async function startDevLoop({ config, registry, logger, reload, onFunctio
   };
 }
 
-/** A function added or changed while alyx dev runs that cannot be served says why, as startup does. */
+/**
+ * A function added or changed while alyx dev runs that cannot be served says why, as startup
+ * does. A missing build output is left to the builder, which is building it and logs how that went.
+ */
 function reportNotReady(logger: Logger, previous: FunctionSnapshot, next: FunctionSnapshot): void {
   const { added, changed } = diffSnapshots(previous, next);
   for (const name of [...added, ...changed]) {
     const fn = next.functions.get(name);
-    if (!fn || fn.plan.status === 'ready') continue;
+    if (!fn || fn.plan.status === 'ready' || fn.plan.status === 'not_built') continue;
     logger.warn({ function: name, status: fn.plan.status, reason: fn.plan.message }, `${name} is ${fn.plan.status}: ${fn.plan.message}`);
   }
 }
