@@ -277,7 +277,9 @@ describe.each([
     });
   });
 
-  describe("a warm process's helpers", () => {
+  // Without the subreaper they are found only while the warm process lives, and under load it is
+  // sometimes gone by the time the drain looks: what the test could promise there, it would not keep.
+  (subreaper ? describe : describe.skip)("a warm process's helpers", () => {
     const drains = async (server: RunningServer, name: string): Promise<void> => {
       expect((await call(server, name)).status).toBe(200);
       // The cold invocation's helpers went with it; the warm process that replaced it has its own.
