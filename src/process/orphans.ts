@@ -48,6 +48,17 @@ export class Orphans {
     return [...this.#listed];
   }
 
+  /** The orphans alyx has adopted and that still run. */
+  adopted(): ProcessInfo[] {
+    const found: ProcessInfo[] = [];
+    for (const pid of childPids()) {
+      if (this.#owner.isOwnChild(pid)) continue;
+      const info = readProcess(pid);
+      if (info && info.ppid === process.pid) found.push(info);
+    }
+    return found;
+  }
+
   /** Whether `info` is an orphan alyx adopted: its child, but not one alyx started. */
   isAdopted(info: ProcessInfo): boolean {
     return info.ppid === process.pid && !this.#owner.isOwnChild(info.pid);

@@ -251,7 +251,7 @@ export class ProcessOwner {
    * aside) it ended.
    */
   killEverything(): number {
-    killTrees([...this.#running.keys()], (info) => info.ppid === process.pid && !this.isOwnChild(info.pid), this.orphans.listedGroups());
+    killTrees([...this.#running.keys()], this.#subreaper ? this.orphans.adopted() : [], this.orphans.listedGroups());
     return [...this.#running.values()].filter((record) => record.replace === null).length;
   }
 

@@ -130,12 +130,14 @@ export class Watchdog {
 
 /**
  * What the watchdog does, done by alyx itself on any exit it runs code for, synchronously:
- * stops the groups `leaders` lead, then SIGKILLs them, every process that descends from them
- * or from a process `adopted` accepts (found by parent pids, in one pass over /proc while
- * nothing in them can fork), the groups of those, and `groups`.
+ * stops the groups that `leaders` lead, `groups`, and the groups of `roots`; then SIGKILLs
+ * them, every process that descends from them or from `roots` (found by parent pids, in one
+ * pass over /proc while nothing in them can fork), and the groups of those. With nothing to
+ * end, /proc is not read.
  */
-export function killTrees(leaders: readonly number[], adopted: (info: ProcessInfo) => boolean, groups: readonly number[]): void {
-  for (const pid of leaders) signalGroup(pid, 'SIGSTOP');
+export function killTrees(leaders: readonly number[], roots: readonly ProcessInfo[], groups: readonly number[]): void {
+  if (leaders.length + roots.length + groups.length === 0) return;
+  for (const pgid of [...leaders, ...roots.map((root) => root.pgid), ...groups]) signalGroup(pgid, 'SIGSTOP');
   const table = scanProcesses() ?? [];
   const ending = new Set([...leaders, ...groups]);
   const children = new Map<number, ProcessInfo[]>();
@@ -144,7 +146,7 @@ export function killTrees(leaders: readonly number[], adopted: (info: ProcessInf
     if (siblings) siblings.push(info);
     else children.set(info.ppid, [info]);
   }
-  const queue = table.filter((info) => ending.has(info.pgid) || adopted(info));
+  const queue = [...roots, ...table.filter((info) => ending.has(info.pgid))];
   const found = new Set<number>();
   while (queue.length > 0) {
     const info = queue.pop() as ProcessInfo;
