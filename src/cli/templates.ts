@@ -109,7 +109,7 @@ export const TEMPLATES: Readonly<Record<TemplateRuntime, Template>> = {
         '  output: dist/index.js',
       ]),
     }),
-    note: 'run "npm install" in the function folder once, for its production build (esbuild)',
+    note: 'run "alyx build" for its production build: it installs esbuild first',
   },
   python: { files: (_name, schema) => ({ 'index.py': pythonHandler, 'manifest.yaml': manifest(schema) }) },
   deno: { files: (_name, schema) => ({ 'mod.ts': denoHandler, 'deno.json': '{}\n', 'manifest.yaml': manifest(schema) }) },
