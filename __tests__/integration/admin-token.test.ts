@@ -17,7 +17,7 @@ import { hasCommand } from '../helpers/tools';
  */
 const TOKEN = `admin-token-${process.pid}-${Date.now()}`;
 const NOBODY = 65534;
-const ADDON_FILE = path.join(REPO_ROOT, 'dist', 'native', 'posix-spawn.node');
+const ADDON_FILE = path.join(REPO_ROOT, 'build', 'Release', 'posix_spawn.node');
 
 /** Reads every /proc/<pid>/environ and cmdline it may, and reports where `input.needle` appears. */
 const PROBE = nodeFunction(`

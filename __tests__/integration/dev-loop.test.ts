@@ -282,3 +282,22 @@ describe('a development reload reaches only what changed', () => {
     expect(answered.body.output).not.toBe(warm);
   });
 });
+
+describe('a production build that fails while development runs the source', () => {
+  it('is one warning, not an error on every save, and the source keeps serving', async () => {
+    root = makeProject({
+      'functions/ts/index.ts': answer("'from source'"),
+      'functions/ts/manifest.yaml': 'build:\n  command: sh\n  args: [-c, "echo esbuild: not found >&2; exit 127"]\n  watch: ["*.ts"]\n  output: dist/index.js\n',
+    });
+    const server = await dev();
+    for (const round of [1, 2, 3]) {
+      writeTree(root, { 'functions/ts/index.ts': answer(`'from source ${round}'`) });
+      await server.waitForLog((line) => line.build === 'failed' && server.logs().filter((each) => each.build === 'failed').length >= round, 10_000);
+      expect((await invoke(server, 'ts')).body.output).toBe(`from source ${round}`);
+    }
+    const failures = server.logs().filter((line) => line.build === 'failed');
+    expect(failures.filter((line) => line.level === 40)).toHaveLength(1);
+    expect(failures.filter((line) => (line.level as number) >= 50)).toEqual([]);
+    expect(failures[0].msg).toMatch(/^the production build of ts fails .*development runs its source and is not affected/);
+  });
+});

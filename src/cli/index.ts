@@ -86,7 +86,8 @@ function buildProgram(): Command {
   projectOptions(
     program
       .command('build')
-      .description('run the build configs of all functions, or of the named ones')
+      .description('install what each function needs, then run its build: all functions, or the named ones')
+      .option('--no-install', 'skip installing (npm ci, a python .venv from requirements.txt, go mod download)')
       .argument('[names...]', 'function names'),
   ).action(async (names: string[], _options, command: Command) => {
     const { buildCommand } = await import('./commands/build');

@@ -6,8 +6,6 @@ export type TemplateRuntime = (typeof TEMPLATE_RUNTIMES)[number];
 export interface Template {
   /** Files relative to the new function folder; `schema` is where the manifest's JSON Schema is. */
   files(name: string, schema: string): Record<string, string>;
-  /** A step the user must take before the production build works, if any. */
-  readonly note?: string;
 }
 
 const jsHandler = (label: string, typed: boolean): string => {
@@ -109,7 +107,6 @@ export const TEMPLATES: Readonly<Record<TemplateRuntime, Template>> = {
         '  output: dist/index.js',
       ]),
     }),
-    note: 'run "npm install" in the function folder once, for its production build (esbuild)',
   },
   python: { files: (_name, schema) => ({ 'index.py': pythonHandler, 'manifest.yaml': manifest(schema) }) },
   deno: { files: (_name, schema) => ({ 'mod.ts': denoHandler, 'deno.json': '{}\n', 'manifest.yaml': manifest(schema) }) },

@@ -17,6 +17,8 @@ export interface DevBuilderOptions {
   readonly logger: Logger;
   /** Looks up the current definition (a reload may have changed it since the change was seen). */
   readonly lookup: (name: string) => FunctionDef | undefined;
+  /** Whether development runs this function's build output (runtime binary); otherwise its source runs, and its build is for production only. */
+  readonly runsOutput?: (name: string) => boolean;
   /** Called after every build, so the registry can pick up a new or restored output. */
   readonly onBuilt: (name: string, result: BuildResult) => void;
   readonly debounceMs?: number;
@@ -30,6 +32,8 @@ export class DevBuilder {
   readonly #options: DevBuilderOptions;
   readonly #states = new Map<string, BuildState>();
   readonly #abort = new AbortController();
+  /** Functions whose failing production build was reported already (development runs their source). */
+  readonly #quietFailures = new Set<string>();
 
   constructor(options: DevBuilderOptions) {
     this.#options = options;
@@ -109,6 +113,16 @@ export class DevBuilder {
     const result = await runBuild(fn, { projectDir, signal: this.#abort.signal });
     if (result.ok) {
       log.info({ build: 'succeeded', duration_ms: result.durationMs }, `built ${name} in ${result.durationMs} ms -> ${path.relative(projectDir, fn.build.output)}`);
+      this.#quietFailures.delete(name);
+    } else if (this.#options.runsOutput?.(name) === false) {
+      // Development runs the source: a failing production build changes nothing here. Said once, until it succeeds.
+      if (!this.#quietFailures.has(name)) {
+        this.#quietFailures.add(name);
+        log.warn(
+          { build: 'failed', duration_ms: result.durationMs, output: result.log },
+          `the production build of ${name} fails (${result.problem}); development runs its source and is not affected; "alyx build ${name}" shows the whole output`,
+        );
+      } else log.debug({ build: 'failed', duration_ms: result.durationMs }, `the production build of ${name} still fails`);
     } else {
       const restored = result.restored ? '; the previous output was put back' : '';
       log.error(

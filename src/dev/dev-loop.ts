@@ -32,6 +32,7 @@ export async function startDevLoop({ config, registry, logger, reload, onFunctio
     projectDir: config.projectDir,
     logger,
     lookup: (name) => registry.get(name)?.def,
+    runsOutput: (name) => registry.get(name)?.plan.from === 'output',
     // A new output changes what the function runs even where its definition stayed the same.
     onBuilt: (name) => {
       onFunctionChange?.(name);

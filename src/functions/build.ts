@@ -24,6 +24,8 @@ export interface BuildOptions {
   readonly onLine?: (line: string) => void;
   /** Aborting ends the build's whole process tree. */
   readonly signal?: AbortSignal;
+  /** What else to do when the command cannot be started at all. */
+  readonly fixHint?: string;
 }
 
 const LOG_TAIL_BYTES = 64 * 1024;
@@ -42,7 +44,7 @@ export async function runBuild(fn: FunctionDef, options: BuildOptions): Promise<
   }
   const backup = backUp(build.output);
   try {
-    const run = await spawnBuild(build.command, [...build.args], fn.dir, options);
+    const run = await spawnBuild(build.command, [...build.args], fn.dir, { fixHint: 'fix build.command', ...options });
     let problem = run.problem;
     if (!problem && !fs.existsSync(build.output)) {
       problem = `the build finished but did not produce ${path.relative(fn.dir, build.output)} (build.output)`;
@@ -55,7 +57,12 @@ export async function runBuild(fn: FunctionDef, options: BuildOptions): Promise<
   }
 }
 
-function spawnBuild(
+/**
+ * Runs one command of a build or an install in `dir`, with the function's own and the
+ * project's node_modules/.bin on PATH, streaming its lines; resolves with why it failed (null
+ * when it exited 0) and the last 64 KiB of its output.
+ */
+export function spawnBuild(
   command: string,
   args: string[],
   dir: string,
@@ -91,7 +98,7 @@ function spawnBuild(
       resolve({ problem, log });
     };
     child.on('error', (error: NodeJS.ErrnoException) => {
-      done(`could not start "${command}" (${error.code ?? error.message}): install it or fix build.command`);
+      done(`could not start "${command}" (${error.code ?? error.message}): install it${options.fixHint ? ` or ${options.fixHint}` : ''}`);
     });
     child.on('close', (code, signal) => {
       if (options.signal?.aborted) done('the build was cancelled');
@@ -115,7 +122,7 @@ function uninstalledDependenciesHint(dir: string, projectDir: string): string {
   const declared = Object.keys({ ...manifest.dependencies, ...manifest.devDependencies }).length > 0;
   if (!declared || fs.existsSync(path.join(dir, 'node_modules'))) return '';
   const where = path.relative(projectDir, dir) || '.';
-  return `; its package.json declares dependencies but ${where}/node_modules is missing: run "npm install" in ${where}, then build again`;
+  return `; its package.json declares dependencies but ${where}/node_modules is missing: run "alyx build" without --no-install, or "npm install" in ${where}`;
 }
 
 /** Copies the current output aside; null when there is none. */

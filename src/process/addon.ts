@@ -1,7 +1,11 @@
 import path from 'node:path';
+import loadBinding from 'node-gyp-build';
 
-/** Built by scripts/build-addon.cjs; tests that load alyx from its TypeScript source use the build's copy too. */
-const ADDON_FILE = path.resolve(__dirname, '..', '..', 'dist', 'native', 'posix-spawn.node');
+/**
+ * alyx's package folder: node-gyp-build finds the addon there, built here (build/Release, by
+ * scripts/build-addon.cjs) or prebuilt for this platform (prebuilds/, in the package).
+ */
+const PACKAGE_ROOT = path.resolve(__dirname, '..', '..');
 
 /** What native/posix-spawn.c exports. */
 export interface PosixAddon {
@@ -12,6 +16,8 @@ export interface PosixAddon {
 }
 
 let addon: PosixAddon | null | undefined;
+/** Why the addon could not be loaded (no build and no prebuild for this platform), for the start-up line. */
+let whyMissing: string | null = null;
 
 /**
  * The addon, loaded once; null where it is not built (no C compiler or node's headers) or not
@@ -22,13 +28,17 @@ export function loadPosixAddon(): PosixAddon | null {
   addon = null;
   if (process.platform !== 'linux') return addon;
   try {
-    const loaded = { exports: {} };
-    process.dlopen(loaded, ADDON_FILE);
-    const exports = loaded.exports as Partial<PosixAddon>;
+    const exports = loadBinding(PACKAGE_ROOT) as Partial<PosixAddon>;
     // An addon from an older build lacks what this one needs: treat it as absent.
     if (typeof exports.spawn === 'function' && typeof exports.reap === 'function' && typeof exports.subreaper === 'function') addon = exports as PosixAddon;
-  } catch {
-    // Not built here, or built for another platform.
+    else whyMissing = 'the addon found is from an older build of alyx';
+  } catch (error) {
+    whyMissing = (error as Error).message.split('\n')[0];
   }
   return addon;
+}
+
+/** Why loadPosixAddon found no addon; null when it did (or has not looked). */
+export function addonMissingReason(): string | null {
+  return whyMissing;
 }

@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import net from 'node:net';
 import os from 'node:os';
 import type { Readable, Writable } from 'node:stream';
-import { loadPosixAddon, type PosixAddon } from './addon';
+import { addonMissingReason, loadPosixAddon, type PosixAddon } from './addon';
 import { owner } from './owner';
 
 /** What alyx uses of a started function process: a ChildProcess is one, and so is a NativeProcess. */
@@ -30,6 +30,18 @@ function loadAddon(): PosixAddon | null {
 /** How function processes are started here. */
 export function processStartWay(): 'posix_spawn' | 'child_process.spawn' {
   return loadAddon() ? 'posix_spawn' : 'child_process.spawn';
+}
+
+/** The same, said to a person, with why when it is node's spawn (information, never an error). */
+export function processStartNote(): string {
+  if (loadAddon()) return 'function processes start with posix_spawn';
+  const why =
+    process.env[OPT_OUT_VARIABLE] === '0'
+      ? `${OPT_OUT_VARIABLE}=0`
+      : process.platform !== 'linux'
+        ? `alyx's addon is for Linux (this is ${process.platform})`
+        : `alyx's addon is not built for this machine (${addonMissingReason() ?? 'unknown'}); a C compiler at install builds it`;
+  return `function processes start with child_process.spawn: ${why}`;
 }
 
 const SIGNAL_NAMES = new Map(Object.entries(os.constants.signals).map(([name, number]) => [number, name as NodeJS.Signals]));

@@ -2,7 +2,7 @@ import type { AddressInfo } from 'node:net';
 import type { AlyxConfig } from '../config/resolve';
 import { ServerStartError, ShuttingDownError } from '../errors';
 import { Invoker } from '../invoke/invoker';
-import { processStartWay } from '../process/native-process';
+import { processStartNote, processStartWay } from '../process/native-process';
 import { ProcessPool } from '../process/pool';
 import { diffSnapshots, FunctionRegistry, loadSnapshot, type FunctionSnapshot } from '../functions/registry';
 import { owner } from '../process/owner';
@@ -96,6 +96,7 @@ export async function runServer(options: RunServerOptions): Promise<void> {
   invoker.useBaseUrl(url);
   owner.reportTo(logger);
   logger.info({ url, mode: config.mode, process_start: processStartWay(), subreaper: owner.isSubreaper }, `alyx ${config.mode === 'development' ? 'dev' : 'serve'} listening on ${url}`);
+  if (processStartWay() !== 'posix_spawn') logger.info(processStartNote());
   reportFunctions(logger, config, functions, url);
 
   return new Promise<void>((resolve) => {

@@ -1,6 +1,7 @@
 import { describeAll } from '../../functions/describe';
 import { loadSnapshot } from '../../functions/registry';
 import { loadContext, modeFromFlags, type ProjectOptions } from '../context';
+import { processStartNote } from '../../process/native-process';
 import { formatTable } from '../../text-table';
 import { noFunctionsMessage } from '../../server/startup-report';
 
@@ -35,4 +36,5 @@ export async function listCommand(options: ListOptions): Promise<void> {
   process.stdout.write(`\n${ready} of ${body.count} ready\n`);
   const shims = new Map(body.functions.filter((fn) => fn.shim && fn.command).map((fn) => [fn.shim as string, (fn.command as string[])[0]]));
   for (const [shim, real] of shims) process.stdout.write(`${shim} is a shim: alyx runs ${real}\n`);
+  process.stdout.write(`${processStartNote()}\n`);
 }

@@ -46,7 +46,6 @@ export async function newCommand(name: string, options: NewOptions): Promise<voi
     `  alyx invoke ${name} --dev -d '{"name": "World"}'`,
     `  alyx dev, then: curl -X POST ${url} -H 'Content-Type: application/json' -d '{"name": "World"}'`,
   ];
-  if (template.note) lines.push('', `Before "alyx build ${name}": ${template.note}.`);
   process.stdout.write(`${lines.join('\n')}\n`);
 }
 
