@@ -8,11 +8,7 @@
  */
 const { Console } = require('node:console');
 const fs = require('node:fs');
-const net = require('node:net');
 const { Writable } = require('node:stream');
-
-/** Set by alyx on a process started ahead of its request (src/invoke/preload.ts): read, then removed. */
-const WARM_PROCESS_VARIABLE = 'ALYX_WARM_PROCESS';
 
 const emit = process.emit;
 if (process.platform !== 'win32') {
@@ -35,35 +31,3 @@ if (process.platform !== 'win32') {
 // An empty write sends nothing.
 process.stdout.write('');
 new Console(new Writable({ write: (_chunk, _encoding, done) => done() })).log(JSON.stringify({ warm: true }));
-
-const startedAhead = process.env[WARM_PROCESS_VARIABLE] === '1';
-delete process.env[WARM_PROCESS_VARIABLE];
-if (startedAhead && process.platform === 'linux') warmReadPath();
-
-/**
- * The request will arrive on stdin, a socket over a pipe handle: its first chunk and its end run
- * code that node compiles on first use (0.5 to 1 ms here). One chunk and an end sent to itself
- * over an abstract unix socket (no file, gone with the process) run the same code now. Only in a
- * process started ahead of its request: in any other, the request is already waiting.
- */
-function warmReadPath() {
-  const name = `\0alyx-warm-${process.pid}`;
-  const server = net.createServer((socket) => {
-    socket.on('error', () => undefined);
-    socket.end(JSON.stringify({ warm: true }));
-    server.close();
-  });
-  server.on('error', () => undefined);
-  server.unref();
-  server.listen(name, () => {
-    let received = '';
-    const client = net.connect(name);
-    client.unref();
-    client.on('error', () => undefined);
-    client.on('data', (chunk) => (received += chunk));
-    client.on('end', () => {
-      JSON.parse(received);
-      client.destroy();
-    });
-  });
-}

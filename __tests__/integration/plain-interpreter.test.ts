@@ -33,7 +33,8 @@ process.stdin.on('end', () => {
     let fired = 0;
     process.on('beforeExit', () => { if (fired++ === 0) setTimeout(() => answer({ from: 'beforeExit', fired }), 10); });
   } else if (input.mode === 'identity') {
-    answer({ argv: process.argv.slice(1), execArgv: process.execArgv, main: require.main === module, filename: __filename, warm: process.env.ALYX_WARM_PROCESS ?? null });
+    const exec = fs.readFileSync('/proc/self/environ', 'latin1').split('\\0').filter((entry) => entry.startsWith('ALYX_')).map((entry) => entry.split('=')[0]).sort();
+    answer({ argv: process.argv.slice(1), execArgv: process.execArgv, main: require.main === module, filename: __filename, alyxInExecEnv: exec });
   }
 });
 `;
@@ -123,7 +124,7 @@ describe.each([0, 1])('node functions behave as under plain node (functions.pool
 
     // What the function sees of how it was started: its own file as the main module, no alyx variables.
     const identity = (await invoke({ mode: 'identity' })).body.output;
-    expect(identity).toMatchObject({ argv: [file], main: true, filename: file, warm: null });
+    expect(identity).toMatchObject({ argv: [file], main: true, filename: file, alyxInExecEnv: ['ALYX_FUNCTION', 'ALYX_MODE'] });
     announceExercised('node functions against plain node', [`${_version}, pool ${pool}`]);
   });
 });

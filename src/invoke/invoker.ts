@@ -7,7 +7,7 @@ import { buildFunctionEnv } from './environment';
 import { exceedsDepth, MAX_JSON_DEPTH } from './json-input';
 import { encodeRequest, type FunctionErrorBody } from '../protocol/protocol';
 import { ConcurrencyLimiter } from './limiter';
-import { argsWithPreload, warmProcessEnv } from './preload';
+import { argsWithPreload } from './preload';
 import type { ProcessPool } from '../process/pool';
 import type { FunctionRegistry, FunctionSnapshot, RegisteredFunction } from '../functions/registry';
 import { runProcess, type RunResult, type SpawnSpec } from '../process/runner';
@@ -199,7 +199,7 @@ export class Invoker {
           manifestEnv: def.env,
         }),
         memoryLimitBytes: def.memoryBytes ?? this.#config.functions.memoryLimitBytes,
-        warmEnv: warmProcessEnv(def.runtime, plan),
+        warmArgs: argsWithPreload(def.runtime, plan, true),
       };
       this.#spawnSpecs.set(registered, spec);
     }

@@ -6,30 +6,21 @@ import type { FunctionDef } from '../functions/types';
 /**
  * Node and python keep stdout open through their own teardown and the kernel's (about 10 ms
  * here) after the function's last line has run. alyx answers at end-of-file, so each gets a
- * small preload that ends stdout once no code of the function can write any more.
+ * small preload that ends stdout once no code of the function can write any more. `ahead`: the
+ * process starts before its request (a warm pool's).
  */
-export function argsWithPreload(runtime: FunctionDef['runtime'], plan: ExecutionPlan): readonly string[] {
+export function argsWithPreload(runtime: FunctionDef['runtime'], plan: ExecutionPlan, ahead = false): readonly string[] {
   if (plan.exec !== 'interpreter') return plan.args;
-  if (runtime === 'node') return ['--require', NODE_PRELOAD, ...plan.args];
+  if (runtime === 'node') return ['--require', ahead ? NODE_PRELOAD_AHEAD : NODE_PRELOAD, ...plan.args];
   if (runtime === 'python') return [...plan.args.slice(0, -1), '-c', pythonPreloadText(), ...plan.args.slice(-1)];
   return plan.args;
-}
-
-/**
- * Added to the environment of a node process started ahead of its request (a warm pool's): its
- * preload then also compiles the path a request takes in, and removes the variable before the
- * function's own code runs.
- */
-export const WARM_PROCESS_VARIABLE = 'ALYX_WARM_PROCESS';
-
-/** What a process of this plan gets in its environment when it is started ahead of its request. */
-export function warmProcessEnv(runtime: FunctionDef['runtime'], plan: ExecutionPlan): Readonly<Record<string, string>> {
-  return runtime === 'node' && plan.exec === 'interpreter' ? { [WARM_PROCESS_VARIABLE]: '1' } : {};
 }
 
 /** The shims ship beside src/ and dist/ alike: code that runs inside a function's process, as files of its language. */
 const SHIMS = path.resolve(__dirname, '..', '..', 'shims');
 const NODE_PRELOAD = path.join(SHIMS, 'node-preload.cjs');
+/** For a process started ahead of its request: it also compiles the path the request takes in while it waits. */
+const NODE_PRELOAD_AHEAD = path.join(SHIMS, 'node-preload-warm.cjs');
 
 let pythonPreload: string | undefined;
 

@@ -14,8 +14,8 @@ export interface SpawnSpec {
   readonly env: Readonly<Record<string, string>>;
   /** Cap on the resident memory of the whole process tree; 0 = none. V8 gets its heap limit from it at start. */
   readonly memoryLimitBytes?: number;
-  /** Added to `env` for a process started ahead of its request (a warm pool's). */
-  readonly warmEnv?: Readonly<Record<string, string>>;
+  /** `args` for a process started ahead of its request (a warm pool's), where they differ. */
+  readonly warmArgs?: readonly string[];
 }
 
 /**
@@ -24,17 +24,17 @@ export interface SpawnSpec {
  * else with node's spawn. `command` is an absolute path resolved at discovery, so no PATH
  * search or shebang parsing is needed per invocation. The owner records it (and lists its group
  * with the watchdog) until `finishFunctionProcess`. `ahead`: started before its request exists
- * (a warm pool's), which adds `spec.warmEnv`. Its environment is `spec.env` as given, with the
+ * (a warm pool's), which runs `spec.warmArgs`. Its environment is `spec.env` as given, with the
  * heap cap: alyx adds nothing of its own to find it by.
  * Throws when posix_spawn cannot start the program (node's spawn reports that as 'error'), and
  * an ExecutionError for an environment no process can be given.
  */
 export function spawnFunctionProcess(spec: SpawnSpec, ahead = false): FunctionProcess {
   const startedAt = performance.now();
-  const capped = withHeapCap(spec.env, spec.memoryLimitBytes ?? 0);
-  const env = ahead && spec.warmEnv ? { ...capped, ...spec.warmEnv } : capped;
-  refuseUnspawnable(spec.command, spec.args, env);
-  const child = startNativeProcess(spec.command, spec.args, spec.cwd, env) ?? spawnWithNode(spec, env);
+  const env = withHeapCap(spec.env, spec.memoryLimitBytes ?? 0);
+  const args = ahead && spec.warmArgs ? spec.warmArgs : spec.args;
+  refuseUnspawnable(spec.command, args, env);
+  const child = startNativeProcess(spec.command, args, spec.cwd, env) ?? spawnWithNode(spec, args, env);
   if (child.pid !== undefined) owner.started({ pid: child.pid, startTicks: ticksSinceBoot(startedAt), stdio: child.childStdio ?? stdioLinks(child.pid) });
   return child;
 }
@@ -51,9 +51,9 @@ export async function endFunctionProcess(child: FunctionProcess): Promise<void> 
   owner.finished(child.pid);
 }
 
-function spawnWithNode(spec: SpawnSpec, env: Readonly<Record<string, string>>): FunctionProcess {
+function spawnWithNode(spec: SpawnSpec, args: readonly string[], env: Readonly<Record<string, string>>): FunctionProcess {
   const options: SpawnOptions = { cwd: spec.cwd, env, stdio: ['pipe', 'pipe', 'pipe'], detached: true };
-  return owner.startChild(spec.command, spec.args, options);
+  return owner.startChild(spec.command, args, options);
 }
 
 /** The stdio sockets of a process alyx has just started, as /proc shows them; [] where it cannot. */
