@@ -237,12 +237,17 @@ static napi_value Reap(napi_env env, napi_callback_info info) {
   return result;
 }
 
-static napi_value Subreaper(napi_env env, napi_callback_info info) {
-  (void)info;
-  if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0) return throw_errno(env, errno);
+/* prctl(option, value), then true; throws the errno when it fails. */
+static napi_value set_process_option(napi_env env, int option, unsigned long value) {
+  if (prctl(option, value, 0, 0, 0) != 0) return throw_errno(env, errno);
   napi_value result;
   CHECK(env, napi_get_boolean(env, true, &result));
   return result;
+}
+
+static napi_value Subreaper(napi_env env, napi_callback_info info) {
+  (void)info;
+  return set_process_option(env, PR_SET_CHILD_SUBREAPER, 1);
 }
 
 /*
@@ -253,10 +258,7 @@ static napi_value Subreaper(napi_env env, napi_callback_info info) {
  */
 static napi_value Undumpable(napi_env env, napi_callback_info info) {
   (void)info;
-  if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) return throw_errno(env, errno);
-  napi_value result;
-  CHECK(env, napi_get_boolean(env, true, &result));
-  return result;
+  return set_process_option(env, PR_SET_DUMPABLE, 0);
 }
 
 static napi_value export_function(napi_env env, napi_value exports, const char *name, napi_callback callback) {
