@@ -124,7 +124,7 @@ describe('where no addon fits the machine', () => {
     const listed = await runCommand('npx', ['alyx', 'list'], { cwd: app, env: shellEnv() });
     expect(listed.stdout).toMatch(/^function processes start with child_process\.spawn: alyx's addon is not built for this machine/m);
     const server = await npxAlyx('serve');
-    const note = server.logs().find((line) => String(line.msg).startsWith('function processes start with child_process.spawn'));
+    const note = await server.waitForLog((line) => String(line.msg).startsWith('function processes start with child_process.spawn'));
     expect(note).toMatchObject({ level: 30 });
     expect(server.logs().filter((line) => (line.level as number) >= 50)).toEqual([]);
     expect(await invoke(server, 'hello-js')).toMatchObject({ status: 200 });
