@@ -32,7 +32,7 @@ if (!available) warnSkip('the addon under valgrind memcheck', 'valgrind');
         resolve({ code, log, stdout });
       });
     });
-    expect(JSON.parse(output.stdout)).toEqual({ started: 10, refused: 30 });
+    expect(JSON.parse(output.stdout)).toEqual({ started: 20, refused: 50 });
     // Exit 99: a memory error (an invalid read or write, a jump on uninitialised memory).
     expect([output.code, output.log.match(/ERROR SUMMARY: \d+ errors/)?.[0]]).toEqual([0, 'ERROR SUMMARY: 0 errors']);
     const lossRecords = output.log.split(/\n==\d+== \n/).filter((record) => /definitely lost in loss record/.test(record));
