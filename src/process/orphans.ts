@@ -59,9 +59,37 @@ export class Orphans {
     return found;
   }
 
-  /** Whether `info` is an orphan alyx adopted: its child, but not one alyx started. */
+  /**
+   * Whether `info` is an orphan alyx adopted: its child, but not one alyx started. Orphans come
+   * to the main thread; a process alyx starts from libuv's pool (see native-process) is that
+   * thread's child, and never shows among the main thread's, not even in the moment before its
+   * pid reaches JavaScript (when it is not yet alyx's own child either).
+   */
   isAdopted(info: ProcessInfo): boolean {
-    return info.ppid === process.pid && !this.#owner.isOwnChild(info.pid);
+    return info.ppid === process.pid && !this.#owner.isOwnChild(info.pid) && childPids().includes(info.pid);
+  }
+
+  /**
+   * The children of alyx's threads other than the main one: the processes started from libuv's
+   * pool (native-process's startNativeProcessAsync), including any whose pid has not reached
+   * JavaScript yet. For alyx's last moments.
+   */
+  poolThreadsChildren(): ProcessInfo[] {
+    const found: ProcessInfo[] = [];
+    let threads: string[];
+    try {
+      threads = fs.readdirSync(`/proc/${process.pid}/task`);
+    } catch {
+      return found;
+    }
+    for (const thread of threads) {
+      if (thread === String(process.pid)) continue;
+      for (const pid of childPids(thread)) {
+        const info = readProcess(pid);
+        if (info) found.push(info);
+      }
+    }
+    return found;
   }
 
   /** Which invocation an adopted orphan belongs to; cached per process. */
@@ -140,11 +168,14 @@ export class Orphans {
   }
 }
 
-/** alyx's children now: its own and the orphans it adopted. Orphans come to the main thread. */
-function childPids(): number[] {
+/**
+ * alyx's children now: its own and the orphans it adopted. Orphans come to the main thread.
+ * Another `thread`: the children that thread started.
+ */
+function childPids(thread = String(process.pid)): number[] {
   try {
     return fs
-      .readFileSync(`/proc/${process.pid}/task/${process.pid}/children`, 'latin1')
+      .readFileSync(`/proc/${process.pid}/task/${thread}/children`, 'latin1')
       .split(' ')
       .filter((entry) => entry !== '')
       .map(Number);

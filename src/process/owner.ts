@@ -67,6 +67,8 @@ export class ProcessOwner {
     () => [...this.#running.keys(), ...this.orphans.listedGroups()],
     (command, args, options) => this.startChild(command, args, options),
   );
+  /** Starts under way on a thread of libuv's pool whose pid has not reached JavaScript yet. */
+  #startingOffThread = 0;
   #installed = false;
   #subreaper = false;
   #onSigchld = false;
@@ -229,6 +231,21 @@ export class ProcessOwner {
     return child;
   }
 
+  /**
+   * Notes a start under way off the JavaScript thread (native-process's startNativeProcessAsync);
+   * the function returned says it has settled, its pid recorded (`started`) or no process made.
+   * Until then its process is one nothing else here knows of: `killEverything` finds it.
+   */
+  startingOffThread(): () => void {
+    this.#startingOffThread++;
+    let settled = false;
+    return () => {
+      if (settled) return;
+      settled = true;
+      this.#startingOffThread--;
+    };
+  }
+
   /** Records a child started without node (posix_spawn), which it reaps when told to. */
   startedNative(child: Reapable): void {
     this.#children.set(child.pid, child);
@@ -251,7 +268,20 @@ export class ProcessOwner {
    * aside) it ended.
    */
   killEverything(): number {
-    killTrees([...this.#running.keys()], this.#subreaper ? this.orphans.adopted() : [], this.orphans.listedGroups());
+    // Started off this thread, pid not yet here: such a process is a child of a pool thread.
+    const unannounced = this.#startingOffThread > 0 ? this.orphans.poolThreadsChildren() : [];
+    // One that has already left alyx's group (it is its own leader, as every function process
+    // becomes before it runs) is ended as a group; one still in alyx's group has not exec'd, and
+    // is ended alone below.
+    const leaders = unannounced.filter((info) => info.pgid === info.pid).map((info) => info.pid);
+    killTrees([...this.#running.keys(), ...leaders], this.#subreaper ? this.orphans.adopted() : [], this.orphans.listedGroups());
+    for (const info of unannounced) {
+      try {
+        process.kill(info.pid, 'SIGKILL');
+      } catch {
+        // gone
+      }
+    }
     return [...this.#running.values()].filter((record) => record.replace === null).length;
   }
 
