@@ -3,7 +3,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 // eslint-disable-next-line @typescript-eslint/no-var-requires
 const { nodeHeadersDir } = require('../../scripts/build-addon.cjs') as { nodeHeadersDir: () => string | null };
-import { processStartWay, startNativeProcess, type FunctionProcess } from '../../src/process/native-process';
+import { processStartWay, startNativeProcess, startNativeProcessAsync, type FunctionProcess } from '../../src/process/native-process';
+import { owner } from '../../src/process/owner';
 import { cleanEnv, REPO_ROOT } from '../helpers/cli';
 import { isAlive } from '../helpers/processes';
 import { makeProject, removeProject } from '../helpers/project';
@@ -114,6 +115,14 @@ describeNative('function processes started with posix_spawn', () => {
     }
   });
 
+  it('given the request, puts it and its end in stdin as the process starts, leaving no stdin stream', async () => {
+    for (const request of ['the request', 'x'.repeat(8 * 1024 * 1024)]) {
+      const child = startNativeProcess('/usr/bin/wc', ['-c'], '/tmp', {}, request);
+      expect(child?.stdin).toBeNull();
+      expect((await run(child as FunctionProcess)).stdout.trim()).toBe(String(request.length));
+    }
+  });
+
   it('throws the errno of a program that cannot be started', () => {
     const notExecutable = fs.mkdtempSync('/tmp/alyx-native-') + '/data.txt';
     fs.writeFileSync(notExecutable, 'text', { mode: 0o644 });
@@ -123,6 +132,67 @@ describeNative('function processes started with posix_spawn', () => {
     } finally {
       fs.rmSync(notExecutable.slice(0, notExecutable.lastIndexOf('/')), { recursive: true, force: true });
     }
+  });
+});
+
+describeNative('function processes started off the JavaScript thread, given their request', () => {
+  const startWith = (command: string, args: string[], input: string, env: Record<string, string> = { PATH: process.env.PATH ?? '' }, cwd = '/tmp'): Promise<FunctionProcess> => {
+    const starting = startNativeProcessAsync(command, args, cwd, env, input, () => undefined);
+    if (!starting) throw new Error('the posix_spawn addon is not built');
+    return starting;
+  };
+
+  it('passes the program its arguments, environment, working folder and the request on stdin, then its end', async () => {
+    const cwd = fs.realpathSync(fs.mkdtempSync('/tmp/alyx-native-'));
+    try {
+      const child = await startWith('/bin/sh', ['-c', 'echo "$1 $GREETING $(pwd)"; cat; echo oops >&2; exit 3', 'sh', 'argument'], 'the request', { GREETING: 'hello' }, cwd);
+      expect(child.pid).toBeGreaterThan(0);
+      expect(child.stdin).toBeNull();
+      const ended = await run(child);
+      expect(ended).toMatchObject({ stdout: `argument hello ${cwd}\nthe request`, stderr: 'oops\n', exit: [3, null] });
+      expect(isAlive(child.pid as number)).toBe(false);
+    } finally {
+      fs.rmSync(cwd, { recursive: true, force: true });
+    }
+  });
+
+  it('delivers a request larger than the socket takes at once, whole', async () => {
+    const request = 'x'.repeat(8 * 1024 * 1024);
+    const child = await startWith('/usr/bin/wc', ['-c'], request);
+    expect((await run(child)).stdout.trim()).toBe(String(request.length));
+  });
+
+  it('starts it as spawn does: its own session, no signal blocked or ignored, fds 0-2 only', async () => {
+    const child = await startWith('/bin/sh', ['-c', 'cat /proc/self/stat /proc/self/status; ls /proc/$$/fd'], '');
+    const { stdout } = await run(child);
+    const stat = stdout.split('\n')[0];
+    const [, , group, session] = stat.slice(stat.lastIndexOf(')') + 2).split(' ').map(Number);
+    expect([group, session]).toEqual([child.pid, child.pid]);
+    const mask = (name: string): bigint => BigInt(`0x${new RegExp(`^${name}:\\s+([0-9a-f]+)$`, 'm').exec(stdout)?.[1]}`);
+    expect(mask('SigBlk')).toBe(0n);
+    expect(mask('SigIgn') & 0x7fffffffn).toBe(0n);
+    expect(stdout.trim().split('\n').slice(-3)).toEqual(['0', '1', '2']);
+  });
+
+  it('rejects with the errno of a program that cannot be started', async () => {
+    await expect(startWith('/no/such/program', [], 'the request')).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+
+  it('is not taken for an adopted orphan, and is ended by the exit handler before its pid reaches JavaScript', async () => {
+    const starting = startWith('/bin/sleep', ['30'], '');
+    // The loop is held, as at process.exit: the pid cannot arrive, but the process has started.
+    const deadline = Date.now() + 5000;
+    let unannounced = owner.orphans.poolThreadsChildren();
+    while (unannounced.length === 0 && Date.now() < deadline) {
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5);
+      unannounced = owner.orphans.poolThreadsChildren();
+    }
+    expect(unannounced).toHaveLength(1);
+    expect(owner.orphans.isAdopted(unannounced[0])).toBe(false);
+    owner.killEverything();
+    const child = await starting;
+    expect(child.pid).toBe(unannounced[0].pid);
+    expect((await run(child)).exit).toEqual([null, 'SIGKILL']);
   });
 });
 

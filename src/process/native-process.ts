@@ -8,6 +8,7 @@ import { owner } from './owner';
 /** What alyx uses of a started function process: a ChildProcess is one, and so is a NativeProcess. */
 export interface FunctionProcess extends EventEmitter {
   readonly pid?: number;
+  /** null for a process given its request as it started (startNativeProcess with an input, startNativeProcessAsync). */
   readonly stdin: Writable | null;
   readonly stdout: Readable | null;
   readonly stderr: Readable | null;
@@ -55,7 +56,7 @@ const EXIT_LOOKS_MS = [1, 2, 5, 10, 20, 50];
  */
 class NativeProcess extends EventEmitter implements FunctionProcess {
   readonly pid: number;
-  readonly stdin: net.Socket;
+  readonly stdin: net.Socket | null;
   readonly stdout: net.Socket;
   readonly stderr: net.Socket;
   exitCode: number | null = null;
@@ -67,15 +68,21 @@ class NativeProcess extends EventEmitter implements FunctionProcess {
 
   readonly childStdio: readonly string[];
 
-  constructor(addon: PosixAddon, [pid, stdinFd, stdoutFd, stderrFd, ...inodes]: ReturnType<PosixAddon['spawn']>) {
+  constructor(addon: PosixAddon, pid: number, [stdin, stdout, stderr]: Stdio, inodes: readonly (number | undefined)[]) {
     super();
     this.#addon = addon;
     this.pid = pid;
     this.childStdio = inodes.filter((inode) => typeof inode === 'number' && inode > 0).map((inode) => `socket:[${inode}]`);
-    this.stdin = new net.Socket({ fd: stdinFd, readable: false, writable: true });
-    this.stdout = new net.Socket({ fd: stdoutFd, readable: true, writable: false });
-    this.stderr = new net.Socket({ fd: stderrFd, readable: true, writable: false });
-    for (const output of [this.stdout, this.stderr]) output.once('close', () => this.#outputClosed());
+    this.stdin = stdin;
+    this.stdout = stdout;
+    this.stderr = stderr;
+    for (const output of [this.stdout, this.stderr]) {
+      // One that closed while the process started off this thread (it wrote nothing and
+      // exited) counts once the caller, who has the process only after this, listens for its
+      // events: its exit must not be emitted before anyone listens.
+      if (output.closed) setImmediate(() => this.#outputClosed());
+      else output.once('close', () => this.#outputClosed());
+    }
   }
 
   /** Collects its exit status if it has exited. */
@@ -112,16 +119,77 @@ class NativeProcess extends EventEmitter implements FunctionProcess {
   }
 }
 
+type Stdio = [net.Socket | null, net.Socket, net.Socket];
+
+const writingEnd = (fd: number): net.Socket => new net.Socket({ fd, readable: false, writable: true });
+const readingEnd = (fd: number): net.Socket => new net.Socket({ fd, readable: true, writable: false });
+
+function environmentOf(env: Readonly<Record<string, string>>): string[] {
+  return Object.keys(env).map((key) => `${key}=${env[key]}`);
+}
+
 /**
  * Starts `command` with posix_spawn (three socket pairs, a new session, default signal
  * handlers), or returns null where the addon is not available. Throws an Error with an errno
- * `code` when the program cannot be started.
+ * `code` when the program cannot be started. Given its request (`input`), the process has it,
+ * and its end, in stdin as it starts, and no stdin stream (a request larger than the socket
+ * takes is written on from here).
  */
-export function startNativeProcess(command: string, args: readonly string[], cwd: string, env: Readonly<Record<string, string>>): FunctionProcess | null {
+export function startNativeProcess(command: string, args: readonly string[], cwd: string, env: Readonly<Record<string, string>>, input?: string): FunctionProcess | null {
   const posix = loadAddon();
   if (!posix) return null;
-  const environment = Object.keys(env).map((key) => `${key}=${env[key]}`);
-  const child = new NativeProcess(posix, posix.spawn(command, [command, ...args], environment, cwd));
+  const [pid, stdinFd, stdoutFd, stderrFd, ...rest] = posix.spawn(command, [command, ...args], environmentOf(env), cwd, input);
+  let stdin: net.Socket | null = null;
+  if (input === undefined) stdin = writingEnd(stdinFd);
+  else if (stdinFd >= 0) writeRest(writingEnd(stdinFd), input, rest[3] ?? 0);
+  const child = new NativeProcess(posix, pid, [stdin, readingEnd(stdoutFd), readingEnd(stderrFd)], rest.slice(0, 3));
   owner.startedNative(child);
   return child;
+}
+
+/**
+ * The same start, given its request, but the wait until the program has exec'd (glibc's
+ * posix_spawn holds the calling thread until then) is spent on a thread of libuv's pool rather
+ * than this one. Resolves once the process has its pid, which the owner has from that moment
+ * (`onPid`, before anything else runs); rejects as startNativeProcess throws. The owner counts
+ * the start as pending until then, for its exit handler. null where the addon is not available.
+ */
+export function startNativeProcessAsync(
+  command: string,
+  args: readonly string[],
+  cwd: string,
+  env: Readonly<Record<string, string>>,
+  input: string,
+  onPid: (child: FunctionProcess) => void,
+): Promise<FunctionProcess> | null {
+  const posix = loadAddon();
+  if (!posix) return null;
+  const [started, , stdoutFd, stderrFd, ...inodes] = posix.start(command, [command, ...args], environmentOf(env), cwd, input);
+  const settled = owner.startingOffThread();
+  // Made while the process starts.
+  const outputs = [readingEnd(stdoutFd), readingEnd(stderrFd)] as const;
+  return started.then(
+    ([pid, stdinFd, written]) => {
+      const child = new NativeProcess(posix, pid, [null, ...outputs], inodes.slice(0, 3));
+      owner.startedNative(child);
+      onPid(child);
+      settled();
+      if (stdinFd >= 0) writeRest(writingEnd(stdinFd), input, written);
+      return child;
+    },
+    (error: unknown) => {
+      settled();
+      for (const socket of outputs) socket.destroy();
+      // The addon's Error (of node's own realm, so no instanceof); undefined only if Node-API failed.
+      throw typeof error === 'object' && error !== null ? error : Object.assign(new Error('the process could not be started'), { code: 'ERR_NAPI' });
+    },
+  );
+}
+
+/** The part of the request stdin's socket did not take at the start, and its end. */
+function writeRest(stdin: net.Socket, input: string, written: number): void {
+  stdin.on('error', () => {
+    // EPIPE: the function exited or closed stdin without reading its request. Its output decides.
+  });
+  stdin.end(Buffer.from(input).subarray(written));
 }
