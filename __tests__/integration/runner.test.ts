@@ -417,3 +417,29 @@ describe('runProcess owns the process it is given', () => {
     await result.finished;
   });
 });
+
+describe('processes started beside other invocations (off the JavaScript thread)', () => {
+  it('answers each of many concurrent invocations of a program that exits at once without output', async () => {
+    const { logger } = captureLogs();
+    const spec = { command: '/bin/true', args: [], cwd: '/tmp', env: {}, payload: '{}', timeoutMs: 5000, maxOutputBytes: 1024, logger };
+    for (let round = 0; round < 5; round++) {
+      const results = await Promise.all(Array.from({ length: 16 }, () => runProcess(spec)));
+      await Promise.all(results.map((result) => result.finished));
+      expect(results.map((result) => (result.ok ? 'ok' : result.error.code))).toEqual(Array(16).fill('EXECUTION_ERROR'));
+    }
+  }, 30_000);
+
+  it('records each process with the owner from the moment its pid arrives, its request delivered whole', async () => {
+    const { logger } = captureLogs();
+    const request = JSON.stringify({ body: 'x'.repeat(1024 * 1024) });
+    const spec = { command: '/bin/sh', args: ['-c', 'echo "{\\"success\\":true,\\"output\\":$(wc -c)}"; exec sleep 0.3'], cwd: '/tmp', env: { PATH: '/usr/bin:/bin' }, payload: request, timeoutMs: 5000, maxOutputBytes: 4096, logger };
+    const results = await Promise.all(Array.from({ length: 8 }, () => runProcess(spec)));
+    for (const result of results) {
+      expect(result.ok && result.response.success ? result.response.output : result).toBe(Buffer.byteLength(request));
+    }
+    // Answered before the sleep ended: the processes are still the owner's until they are gone.
+    expect(owner.runningInvocations().length).toBeGreaterThanOrEqual(1);
+    await Promise.all(results.map((result) => result.finished));
+    expect(owner.runningInvocations()).toEqual([]);
+  }, 30_000);
+});

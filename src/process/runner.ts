@@ -7,7 +7,7 @@ import type { FunctionProcess } from './native-process';
 import { owner, type Invocation } from './owner';
 import { residentBytes } from './process-group';
 import { abortError, buildOutcome, startError, type RunOutcome } from './outcome';
-import { heapWasExhausted, spawnFunctionProcess, type SpawnSpec } from './spawn';
+import { heapWasExhausted, spawnFunctionProcess, startFunctionProcess, type SpawnSpec } from './spawn';
 
 export type { SpawnSpec } from './spawn';
 export type { RunOutcome } from './outcome';
@@ -40,18 +40,44 @@ const DRAIN_AFTER_EXIT_MS = 2000;
  * exit code does not matter then), or else once the process has exited; `finished` resolves
  * once the process and everything it left behind are gone. From the moment it is called it owns
  * the process, whatever happens, and it never rejects.
+ *
+ * Alone, the process starts on this thread: glibc's posix_spawn holds it until the program has
+ * exec'd, which costs less than handing the start to another thread and back. Beside other
+ * invocations (running, or starting), the start goes to a thread of libuv's pool, and this
+ * thread serves them meanwhile (see startFunctionProcess). Either way the request is in stdin
+ * as the program starts.
  */
 export function runProcess(spec: RunSpec, started?: FunctionProcess): Promise<RunResult> {
-  return new Promise<RunResult>((resolve) => {
+  const alone = activeRuns === 0;
+  activeRuns++;
+  const result = new Promise<RunResult>((resolve) => {
     const run = new ProcessRun(spec, resolve);
-    try {
-      run.start(started);
-    } catch (error) {
-      // A fault of alyx's own while setting up: the process it was given is still ended.
-      run.fail(new ExecutionError(`The invocation could not be run (${(error as Error)?.message ?? String(error)}).`));
+    const begin = (child?: FunctionProcess): void => {
+      try {
+        run.start(child);
+      } catch (error) {
+        // A fault of alyx's own while setting up: the process it was given is still ended.
+        run.fail(new ExecutionError(`The invocation could not be run (${(error as Error)?.message ?? String(error)}).`));
+      }
+    };
+    if (started || alone || spec.signal?.aborted) {
+      begin(started);
+      return;
     }
+    // Aborted while it started: run.start ends it at once.
+    startFunctionProcess(spec, spec.payload).then(begin, (error: unknown) =>
+      run.fail(error instanceof AlyxError ? error : startError(spec.command, error)),
+    );
   });
+  void result.then(
+    ({ finished }) => finished,
+    () => undefined,
+  ).finally(() => activeRuns--);
+  return result;
 }
+
+/** Runs under way, from runProcess's call until their process and what it left are gone. */
+let activeRuns = 0;
 
 /**
  * Where a run is. Each step only goes forward:
@@ -116,7 +142,7 @@ class ProcessRun {
     }
     let child: FunctionProcess;
     try {
-      child = started ?? spawnFunctionProcess(spec);
+      child = started ?? spawnFunctionProcess(spec, false, spec.payload);
     } catch (error) {
       this.#on({ type: 'start-failed', error: error instanceof AlyxError ? error : startError(spec.command, error) });
       return;
@@ -136,6 +162,8 @@ class ProcessRun {
     // so the function's stderr lines are logged before its answer.
     child.stdout?.on('close', () => this.#on({ type: 'stdout-closed' }));
     child.stderr?.on('data', (chunk: Buffer) => this.#stderr.write(chunk));
+    // A process given its request as it started (posix_spawn's) has it already, and no stdin
+    // stream; a warm one, or node's spawn's, gets it now.
     child.stdin?.on('error', () => {
       // EPIPE: the function exited or closed stdin without reading its request. Its output decides.
     });

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import type { SpawnOptions } from 'node:child_process';
 import { ExecutionError } from '../errors';
 import { endWholeTree } from './leftovers';
-import { startNativeProcess, type FunctionProcess } from './native-process';
+import { startNativeProcess, startNativeProcessAsync, type FunctionProcess } from './native-process';
 import { owner } from './owner';
 import { killGroup, ticksSinceBoot } from './process-group';
 
@@ -25,18 +25,48 @@ export interface SpawnSpec {
  * search or shebang parsing is needed per invocation. The owner records it (and lists its group
  * with the watchdog) until `finishFunctionProcess`. `ahead`: started before its request exists
  * (a warm pool's), which runs `spec.warmArgs`. Its environment is `spec.env` as given, with the
- * heap cap: alyx adds nothing of its own to find it by.
+ * heap cap: alyx adds nothing of its own to find it by. `payload`: its request, which
+ * posix_spawn puts in stdin as it starts (the process then has no stdin stream); node's spawn
+ * leaves it to the caller.
  * Throws when posix_spawn cannot start the program (node's spawn reports that as 'error'), and
  * an ExecutionError for an environment no process can be given.
  */
-export function spawnFunctionProcess(spec: SpawnSpec, ahead = false): FunctionProcess {
+export function spawnFunctionProcess(spec: SpawnSpec, ahead = false, payload?: string): FunctionProcess {
+  const start = prepareStart(spec, ahead);
+  const child = startNativeProcess(spec.command, start.args, spec.cwd, start.env, payload) ?? spawnWithNode(spec, start.args, start.env);
+  record(child, start.startedAt);
+  return child;
+}
+
+/**
+ * As spawnFunctionProcess, for a process given its request (`payload`) as it starts, but
+ * resolves once it has started: posix_spawn's wait for the exec is spent on a thread of libuv's
+ * pool, and this thread meanwhile serves the other invocations. The owner records the process
+ * (and the watchdog lists its group) the moment its pid arrives. A process that came with no
+ * stdin stream has its request already; otherwise (node's spawn) it is the caller's to write.
+ * Rejects where spawnFunctionProcess throws.
+ */
+export async function startFunctionProcess(spec: SpawnSpec, payload: string): Promise<FunctionProcess> {
+  const start = prepareStart(spec, false);
+  const starting = startNativeProcessAsync(spec.command, start.args, spec.cwd, start.env, payload, (child) => record(child, start.startedAt));
+  if (starting) return starting;
+  const child = spawnWithNode(spec, start.args, start.env);
+  record(child, start.startedAt);
+  return child;
+}
+
+/** The environment and arguments a start gives the process, and when it began. Throws as spawnFunctionProcess. */
+function prepareStart(spec: SpawnSpec, ahead: boolean): { readonly env: Readonly<Record<string, string>>; readonly args: readonly string[]; readonly startedAt: number } {
   const startedAt = performance.now();
   const env = withHeapCap(spec.env, spec.memoryLimitBytes ?? 0);
   const args = ahead && spec.warmArgs ? spec.warmArgs : spec.args;
   refuseUnspawnable(spec.command, args, env);
-  const child = startNativeProcess(spec.command, args, spec.cwd, env) ?? spawnWithNode(spec, args, env);
+  return { env, args, startedAt };
+}
+
+/** The owner records a process just started (it has a pid unless node's spawn failed, which it reports as 'error'). */
+function record(child: FunctionProcess, startedAt: number): void {
   if (child.pid !== undefined) owner.started({ pid: child.pid, startTicks: ticksSinceBoot(startedAt), stdio: child.childStdio ?? stdioLinks(child.pid) });
-  return child;
 }
 
 /**
