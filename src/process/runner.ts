@@ -69,14 +69,15 @@ export function runProcess(spec: RunSpec, started?: FunctionProcess): Promise<Ru
       run.fail(error instanceof AlyxError ? error : startError(spec.command, error)),
     );
   });
-  void result.then(
-    ({ finished }) => finished,
-    () => undefined,
-  ).finally(() => activeRuns--);
+  void result.finally(() => activeRuns--);
   return result;
 }
 
-/** Runs under way, from runProcess's call until their process and what it left are gone. */
+/**
+ * Runs under way, from runProcess's call until their answer: after it, what is left (the look
+ * for leftovers, the reap) barely needs the event loop, and one invocation after another (a
+ * client's requests in turn) should each count as alone.
+ */
 let activeRuns = 0;
 
 /**
