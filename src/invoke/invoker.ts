@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { AlyxConfig } from '../config/resolve';
+import { serverUrl } from '../config/server-url';
 import { randomHex } from '../random-hex';
 import { AlyxError, ExecutionError, FunctionNotFoundError, FunctionNotReadyError } from '../errors';
 import type { Logger } from '../logger';
@@ -76,7 +77,7 @@ export class Invoker {
     this.#logger = logger;
     this.#processEnv = processEnv;
     this.#limiter = new ConcurrencyLimiter(config.functions.concurrency, config.functions.queue);
-    this.#baseUrl = configuredUrl(config);
+    this.#baseUrl = serverUrl(config.server.tls.enabled, config.server.host, config.server.port);
     this.#hooks = hooks;
   }
 
@@ -205,12 +206,6 @@ export class Invoker {
     }
     return spec;
   }
-}
-
-function configuredUrl(config: AlyxConfig): string {
-  const { host, port, tls } = config.server;
-  const shownHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
-  return `${tls.enabled ? 'https' : 'http'}://${shownHost.includes(':') ? `[${shownHost}]` : shownHost}:${port}`;
 }
 
 function errorBody(error: AlyxError, extraDetails?: Record<string, unknown>): FunctionErrorBody {

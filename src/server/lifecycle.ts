@@ -1,5 +1,6 @@
 import type { AddressInfo } from 'node:net';
 import type { AlyxConfig } from '../config/resolve';
+import { serverUrl } from '../config/server-url';
 import { ServerStartError, ShuttingDownError } from '../errors';
 import { Invoker } from '../invoke/invoker';
 import { processStartNote, processStartWay } from '../process/native-process';
@@ -148,8 +149,7 @@ function listen(server: ReturnType<typeof createHttpServer>, config: AlyxConfig)
     });
     server.listen(port, host, () => {
       const address = server.address() as AddressInfo;
-      const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-      resolve(`${tls.enabled ? 'https' : 'http'}://${shownHost}:${address.port}`);
+      resolve(serverUrl(tls.enabled, address.address, address.port));
     });
   });
 }
