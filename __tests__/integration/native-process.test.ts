@@ -35,6 +35,21 @@ function run(child: FunctionProcess, input = ''): Promise<Ended> {
   });
 }
 
+/**
+ * What a process printed of `cat /proc/self/stat /proc/self/status`: it leads its own session
+ * and group, blocks no signal and ignores none of 1 to 31 (glibc's posix_spawn leaves its own
+ * two, 32 and 33, ignored; glibc resets them at start).
+ */
+function expectSetUpAsSpawnDoes(stdout: string, pid: number): void {
+  const stat = stdout.split('\n')[0];
+  // After the name: state, ppid, process group, session.
+  const [, , group, session] = stat.slice(stat.lastIndexOf(')') + 2).split(' ').map(Number);
+  expect([group, session]).toEqual([pid, pid]);
+  const mask = (name: string): bigint => BigInt(`0x${new RegExp(`^${name}:\\s+([0-9a-f]+)$`, 'm').exec(stdout)?.[1]}`);
+  expect(mask('SigBlk')).toBe(0n);
+  expect(mask('SigIgn') & 0x7fffffffn).toBe(0n);
+}
+
 const start = (command: string, args: string[], env: Record<string, string> = { PATH: process.env.PATH ?? '' }, cwd = '/tmp'): FunctionProcess => {
   const child = startNativeProcess(command, args, cwd, env);
   if (!child) throw new Error('the posix_spawn addon is not built');
@@ -70,15 +85,7 @@ describeNative('function processes started with posix_spawn', () => {
 
   it('starts it as the leader of a new session, with no signal blocked and none ignored (node ignores SIGPIPE)', async () => {
     const child = start('/bin/cat', ['/proc/self/stat', '/proc/self/status']);
-    const { stdout } = await run(child);
-    const stat = stdout.split('\n')[0];
-    // After the name: state, ppid, process group, session.
-    const [, , group, session] = stat.slice(stat.lastIndexOf(')') + 2).split(' ').map(Number);
-    expect([group, session]).toEqual([child.pid, child.pid]);
-    const mask = (name: string): bigint => BigInt(`0x${new RegExp(`^${name}:\\s+([0-9a-f]+)$`, 'm').exec(stdout)?.[1]}`);
-    expect(mask('SigBlk')).toBe(0n);
-    // Signals 1 to 31. glibc's posix_spawn leaves its own two (32 and 33) ignored; glibc resets them at start.
-    expect(mask('SigIgn') & 0x7fffffffn).toBe(0n);
+    expectSetUpAsSpawnDoes((await run(child)).stdout, child.pid as number);
   });
 
   it('reports the signal that ended it', async () => {
@@ -165,12 +172,7 @@ describeNative('function processes started off the JavaScript thread, given thei
   it('starts it as spawn does: its own session, no signal blocked or ignored, fds 0-2 only', async () => {
     const child = await startWith('/bin/sh', ['-c', 'cat /proc/self/stat /proc/self/status; ls /proc/$$/fd'], '');
     const { stdout } = await run(child);
-    const stat = stdout.split('\n')[0];
-    const [, , group, session] = stat.slice(stat.lastIndexOf(')') + 2).split(' ').map(Number);
-    expect([group, session]).toEqual([child.pid, child.pid]);
-    const mask = (name: string): bigint => BigInt(`0x${new RegExp(`^${name}:\\s+([0-9a-f]+)$`, 'm').exec(stdout)?.[1]}`);
-    expect(mask('SigBlk')).toBe(0n);
-    expect(mask('SigIgn') & 0x7fffffffn).toBe(0n);
+    expectSetUpAsSpawnDoes(stdout, child.pid as number);
     expect(stdout.trim().split('\n').slice(-3)).toEqual(['0', '1', '2']);
   });
 
