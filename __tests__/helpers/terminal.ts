@@ -23,7 +23,9 @@ const sessions = new Set<TerminalSession>();
  * a terminal would: stdin and stdout are a TTY, and Ctrl-C reaches alyx as the terminal's SIGINT.
  */
 export function runOnTerminal(args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): TerminalSession {
-  const command = [process.execPath, ALYX_BIN, ...args].map((word) => `'${word.replace(/'/g, "'\\''")}'`).join(' ');
+  // `exec`: script runs the command through $SHELL, and a shell that stays as alyx's parent (dash
+  // does) dies of the terminal's SIGINT itself, so the status would be the shell's, not alyx's.
+  const command = `exec ${[process.execPath, ALYX_BIN, ...args].map((word) => `'${word.replace(/'/g, "'\\''")}'`).join(' ')}`;
   const child = spawn('script', ['-qfec', command, '/dev/null'], {
     cwd: options.cwd,
     env: { ...(options.env ?? cleanEnv()), TERM: 'dumb' },
