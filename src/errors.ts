@@ -80,8 +80,8 @@ export class MemoryLimitExceededError extends AlyxError {
 }
 
 export class TimeoutError extends AlyxError {
-  constructor(timeoutMs: number) {
-    super('TIMEOUT', `The function did not answer within ${timeoutMs} ms and was ended.`, { timeout_ms: timeoutMs });
+  constructor(timeoutMs: number, message = `The function did not answer within ${timeoutMs} ms and was ended.`) {
+    super('TIMEOUT', message, { timeout_ms: timeoutMs });
   }
 }
 

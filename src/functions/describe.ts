@@ -17,6 +17,8 @@ export interface FunctionDescription {
   command: string[] | null;
   /** The interpreter found on PATH when it is a shim (pyenv, asdf, volta) that alyx resolved to `command[0]`. */
   shim?: string;
+  /** Present (true) for a function in reuse mode (SPEC §10). */
+  reuse?: true;
 }
 
 export function describeFunction({ def, plan }: RegisteredFunction, config: AlyxConfig): FunctionDescription {
@@ -32,6 +34,7 @@ export function describeFunction({ def, plan }: RegisteredFunction, config: Alyx
   };
   if (plan.message) description.message = plan.message;
   if (plan.shim) description.shim = plan.shim;
+  if (def.reuse) description.reuse = true;
   return description;
 }
 

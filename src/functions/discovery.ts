@@ -102,6 +102,7 @@ export function loadFunction(dir: string, functionsRealPath: string, env: NodeJS
     memoryBytes: manifest.memory === undefined ? null : (parseMegabytes(manifest.memory) ?? null),
     concurrency: manifest.concurrency ?? null,
     pool: manifest.pool ?? null,
+    reuse: manifest.reuse === true,
     env: expandEnvMap(manifest.env, env),
     build,
   };
@@ -189,7 +190,7 @@ export function isInside(parent: string, child: string): boolean {
 function emptyDef(name: string, dir: string, manifestFile: string | null): FunctionDef {
   return {
     name, dir, runtime: null, entry: null, manifestFile, description: null, timeoutMs: null,
-    memoryBytes: null, concurrency: null, pool: null, env: {}, build: null, invalid: null,
+    memoryBytes: null, concurrency: null, pool: null, reuse: false, env: {}, build: null, invalid: null,
   };
 }
 

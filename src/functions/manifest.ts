@@ -16,6 +16,7 @@ export interface Manifest {
   memory?: string | number;
   concurrency?: number;
   pool?: number;
+  reuse?: boolean;
   env?: Record<string, string | number | boolean>;
   build?: { command?: string; args?: string[]; watch?: string[]; output: string };
 }

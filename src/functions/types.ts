@@ -27,6 +27,8 @@ export interface FunctionDef {
   readonly memoryBytes: number | null;
   readonly concurrency: number | null;
   readonly pool: number | null;
+  /** SPEC §10: one process serves many invocations. */
+  readonly reuse: boolean;
   /** The manifest's env, already expanded. */
   readonly env: Readonly<Record<string, string>>;
   readonly build: BuildConfig | null;

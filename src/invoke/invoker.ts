@@ -8,8 +8,10 @@ import { buildFunctionEnv } from './environment';
 import { exceedsDepth, MAX_JSON_DEPTH } from './json-input';
 import { encodeRequest, type FunctionErrorBody } from '../protocol/protocol';
 import { ConcurrencyLimiter } from './limiter';
-import { argsWithPreload } from './preload';
+import { argsWithPreload, PYTHON_HELPER_DIR } from './preload';
 import type { ProcessPool } from '../process/pool';
+import { ResidentPool } from '../process/resident-pool';
+import type { ResidentSpec } from '../process/resident';
 import type { FunctionRegistry, FunctionSnapshot, RegisteredFunction } from '../functions/registry';
 import { runProcess, type RunResult, type SpawnSpec } from '../process/runner';
 import { whyNotRunnable } from '../functions/still-runnable';
@@ -19,6 +21,8 @@ export interface InvokerHooks {
   readonly waitForBuild?: (name: string) => Promise<void>;
   /** Warm processes (the server's); without one every invocation spawns its own process. */
   readonly pool?: ProcessPool;
+  /** Reuse processes (the server's); without one the invoker keeps its own, ended by close(). */
+  readonly residents?: ResidentPool;
 }
 
 export interface InvokeOptions {
@@ -63,6 +67,8 @@ export class Invoker {
   readonly #hooks: InvokerHooks;
   /** Per discovered definition: what to spawn, environment included (it only changes on reload). */
   readonly #spawnSpecs = new WeakMap<RegisteredFunction, SpawnSpec>();
+  readonly #residentSpecs = new WeakMap<RegisteredFunction, ResidentSpec>();
+  #ownResidents: ResidentPool | null = null;
   #baseUrl: string;
 
   constructor(
@@ -84,6 +90,11 @@ export class Invoker {
   /** The address the server really listens on (port 0 picks one), for context.alyx_url. */
   useBaseUrl(url: string): void {
     this.#baseUrl = url;
+  }
+
+  /** Ends the reuse processes the invoker started itself (those of a server are the server's to end). */
+  async close(): Promise<void> {
+    await this.#ownResidents?.close();
   }
 
   /** Never rejects: every failure becomes a result with an error code. */
@@ -165,16 +176,22 @@ export class Invoker {
         internal_token: randomHex(32),
       },
     });
+    const timeoutMs = def.timeoutMs ?? this.#config.functions.timeoutMs;
+    const logger = this.#logger.child({ function: name, request_id: requestId });
+    if (def.reuse) {
+      const residents = this.#hooks.residents ?? (this.#ownResidents ??= new ResidentPool({ logger: this.#logger }));
+      return residents.run(name, registered, () => this.#residentSpec(registered, snapshot), { requestId, payload, timeoutMs, signal, logger });
+    }
     const lease = this.#hooks.pool?.acquire(name, registered, def.pool ?? this.#config.functions.pool, () => spawnSpec);
     // runProcess owns the warm process from here on, and never rejects.
     const result = await runProcess(
       {
         ...spawnSpec,
         payload,
-        timeoutMs: def.timeoutMs ?? this.#config.functions.timeoutMs,
+        timeoutMs,
         maxOutputBytes: this.#config.functions.maxOutputBytes,
         signal,
-        logger: this.#logger.child({ function: name, request_id: requestId }),
+        logger,
       },
       lease?.child ?? undefined,
     );
@@ -190,21 +207,45 @@ export class Invoker {
         command: plan.command as string,
         args: argsWithPreload(def.runtime, plan),
         cwd: def.dir,
-        env: buildFunctionEnv({
-          mode: this.#config.mode,
-          functionName: def.name,
-          inheritEnv: this.#config.functions.inheritEnv,
-          processEnv: this.#processEnv,
-          dotenv: snapshot.dotenv,
-          configEnv: this.#config.functions.env,
-          manifestEnv: def.env,
-        }),
+        env: this.#functionEnv(registered, snapshot, false),
         memoryLimitBytes: def.memoryBytes ?? this.#config.functions.memoryLimitBytes,
         warmArgs: argsWithPreload(def.runtime, plan, true),
       };
       this.#spawnSpecs.set(registered, spec);
     }
     return spec;
+  }
+
+  /** A reuse process runs the plain command: the preloads only shorten a process's end, which reuse does not wait for. */
+  #residentSpec(registered: RegisteredFunction, snapshot: FunctionSnapshot): ResidentSpec {
+    let spec = this.#residentSpecs.get(registered);
+    if (!spec) {
+      const { def, plan } = registered;
+      spec = {
+        command: plan.command as string,
+        args: plan.args,
+        cwd: def.dir,
+        env: this.#functionEnv(registered, snapshot, true),
+        memoryLimitBytes: def.memoryBytes ?? this.#config.functions.memoryLimitBytes,
+        maxOutputBytes: this.#config.functions.maxOutputBytes,
+      };
+      this.#residentSpecs.set(registered, spec);
+    }
+    return spec;
+  }
+
+  #functionEnv({ def }: RegisteredFunction, snapshot: FunctionSnapshot, reuse: boolean): Record<string, string> {
+    return buildFunctionEnv({
+      mode: this.#config.mode,
+      functionName: def.name,
+      inheritEnv: this.#config.functions.inheritEnv,
+      processEnv: this.#processEnv,
+      dotenv: snapshot.dotenv,
+      configEnv: this.#config.functions.env,
+      manifestEnv: def.env,
+      reuse,
+      pythonHelperDir: def.runtime === 'python' ? PYTHON_HELPER_DIR : undefined,
+    });
   }
 }
 

@@ -19,6 +19,8 @@ export function argsWithPreload(runtime: FunctionDef['runtime'], plan: Execution
 /** The shims ship beside src/ and dist/ alike: code that runs inside a function's process, as files of its language. */
 const SHIMS = path.resolve(__dirname, '..', '..', 'shims');
 const NODE_PRELOAD = path.join(SHIMS, 'node-preload.cjs');
+/** The folder holding alyx's python helper package (`from alyx import handler`), appended to PYTHONPATH. */
+export const PYTHON_HELPER_DIR = path.join(SHIMS, 'python');
 /** For a process started ahead of its request: it also compiles the path the request takes in while it waits. */
 const NODE_PRELOAD_AHEAD = path.join(SHIMS, 'node-preload-warm.cjs');
 

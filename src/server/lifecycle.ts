@@ -5,6 +5,7 @@ import { ServerStartError, ShuttingDownError } from '../errors';
 import { Invoker } from '../invoke/invoker';
 import { processStartNote, processStartWay } from '../process/native-process';
 import { ProcessPool } from '../process/pool';
+import { ResidentPool } from '../process/resident-pool';
 import { diffSnapshots, FunctionRegistry, loadSnapshot, type FunctionSnapshot } from '../functions/registry';
 import { owner } from '../process/owner';
 import { startDevLoop } from '../dev/dev-loop';
@@ -47,6 +48,7 @@ export async function runServer(options: RunServerOptions): Promise<void> {
   let shuttingDown = false;
   const inflight = new InflightInvocations();
   const pool = new ProcessPool({ logger });
+  const residents = new ResidentPool({ logger });
   /**
    * Re-discovers the functions. Warm processes run what they loaded when they started: an
    * operator's reload (SIGHUP, the admin endpoint) picking up a deploy ends them all; a
@@ -54,9 +56,15 @@ export async function runServer(options: RunServerOptions): Promise<void> {
    */
   const reload = (reason: string, scope: 'all' | 'changed' = 'all'): number => {
     const previous = registry.reload();
-    if (scope === 'all') void pool.drain(reason);
-    else {
-      for (const [name, before] of previous.functions) if (registry.get(name) !== before) void pool.drainFunction(name, reason);
+    if (scope === 'all') {
+      void pool.drain(reason);
+      residents.drain(reason);
+    } else {
+      for (const [name, before] of previous.functions) {
+        if (registry.get(name) === before) continue;
+        void pool.drainFunction(name, reason);
+        residents.drainFunction(name, reason);
+      }
     }
     logChanges(logger, previous, registry.snapshot, reason);
     return registry.snapshot.functions.size;
@@ -68,10 +76,13 @@ export async function runServer(options: RunServerOptions): Promise<void> {
           registry,
           logger,
           reload: (reason) => reload(reason, 'changed'),
-          onFunctionChange: (name) => void pool.drainFunction(name, 'its files changed'),
+          onFunctionChange: (name) => {
+            void pool.drainFunction(name, 'its files changed');
+            residents.drainFunction(name, 'its files changed');
+          },
         })
       : null;
-  const invoker = new Invoker(config, registry, logger, env, { waitForBuild: devLoop?.waitForBuild, pool });
+  const invoker = new Invoker(config, registry, logger, env, { waitForBuild: devLoop?.waitForBuild, pool, residents });
   const context: ServerContext = {
     config,
     registry,
@@ -91,7 +102,7 @@ export async function runServer(options: RunServerOptions): Promise<void> {
     url = await listen(server, config);
   } catch (error) {
     // The watcher and warm processes would otherwise keep a server that never started alive.
-    await Promise.all([devLoop?.close(), pool.close()]);
+    await Promise.all([devLoop?.close(), pool.close(), residents.close()]);
     throw error;
   }
   invoker.useBaseUrl(url);
@@ -113,6 +124,8 @@ export async function runServer(options: RunServerOptions): Promise<void> {
         inflight.abortAll(new ShuttingDownError());
         await inflight.waitForAll(ABORT_GRACE_MS);
       }
+      // Reuse processes serving an invocation end after its answer: by now every one is answered.
+      await residents.close();
       server.closeAllConnections();
       logger.info('stopped');
       removeHandlers();

@@ -17,7 +17,10 @@ export async function invokeCommand(name: string, options: InvokeCommandOptions)
   const input = parseInput(options.data, options.cwd ?? process.cwd());
   const { config, logger } = loadContext(options, modeFromFlags(options), 2);
   const registry = new FunctionRegistry(() => loadSnapshot(config));
-  const result = await new Invoker(config, registry, logger).invoke(name, input);
+  const invoker = new Invoker(config, registry, logger);
+  const result = await invoker.invoke(name, input);
+  // A function in reuse mode leaves its process waiting for the next request: it is ended here.
+  await invoker.close();
   const readable = process.stdout.isTTY && !options.json;
   process.stdout.write(readable ? formatForTerminal(result) : `${JSON.stringify(toEnvelope(result), null, 2)}\n`);
   process.exitCode = result.success ? 0 : 1;

@@ -1,0 +1,279 @@
+import { AlyxError, ExecutionError, MemoryLimitExceededError, OutputTooLargeError, TimeoutError } from '../errors';
+import type { Logger } from '../logger';
+import { StderrLog } from '../protocol/function-output';
+import { frameRequest, LineFramer, readFramedLine } from '../protocol/framed';
+import { invocationProcesses } from './leftovers';
+import type { FunctionProcess } from './native-process';
+import { abortError, startError, type RunOutcome } from './outcome';
+import { owner, type Invocation } from './owner';
+import { residentBytes } from './process-group';
+import { endFunctionProcess, heapWasExhausted, spawnFunctionProcess, type SpawnSpec } from './spawn';
+
+/** What a reuse process runs: fixed when it starts. */
+export interface ResidentSpec extends SpawnSpec {
+  /** Cap on one response line (functions.max_output). */
+  readonly maxOutputBytes: number;
+}
+
+/** One invocation handed to a reuse process. */
+export interface ResidentCall {
+  readonly requestId: string;
+  /** The encoded request document (one line). */
+  readonly payload: string;
+  readonly timeoutMs: number;
+  /** Aborting ends the process; an AlyxError given as the reason becomes the result. */
+  readonly signal?: AbortSignal;
+  /** A child logger that already carries the function name and request id. */
+  readonly logger: Logger;
+}
+
+/**
+ * - `starting`: spawned, the helper's handshake not seen yet;
+ * - `idle`: waiting for a request; `busy`: serving one;
+ * - `ending`: it exited or a fault decided its end, and its tree is being ended;
+ * - `ended`: it and what it started are gone.
+ */
+type State = 'starting' | 'idle' | 'busy' | 'ending' | 'ended';
+
+interface Current {
+  readonly call: ResidentCall;
+  readonly resolve: (outcome: RunOutcome) => void;
+  readonly timers: NodeJS.Timeout[];
+  readonly onAbort: () => void;
+  peakMemory: number;
+}
+
+const MEMORY_SAMPLE_MS = 50;
+/** After its exit, how long stdout may still deliver what the process wrote before it. */
+const DRAIN_AFTER_EXIT_MS = 2000;
+/** After stdout closed, how long its exit may take to arrive before the close alone is the fault. */
+const EXIT_AFTER_CLOSE_MS = 200;
+const NO_HELPER = 'a function with reuse: true must be written with alyx\'s helper (alyx/handler, "from alyx import handler", or the Go helper file), which reads one request per line: use the helper, or remove reuse from its manifest';
+
+/**
+ * One process of a function in reuse mode (SPEC §10): started once, it serves invocations one
+ * at a time, each request a line on its stdin and each response a line on its stdout. A fault
+ * (timeout, memory cap, a line that is not the response, an exit) ends its whole tree and
+ * fails only the invocation it was serving; the pool starts another when one is needed.
+ */
+export class ResidentProcess {
+  readonly #spec: ResidentSpec;
+  readonly #logger: Logger;
+  readonly #onEnded: (process: ResidentProcess) => void;
+  readonly #framer: LineFramer;
+  #state: State = 'starting';
+  #child: FunctionProcess | null = null;
+  #invocation: Invocation | null = null;
+  #current: Current | null = null;
+  /** Its stderr goes to the log of the invocation it serves, or served last. */
+  #stderr: StderrLog;
+  #exit: { code: number | null; signal: NodeJS.Signals | null } | null = null;
+  #stdoutClosed = false;
+  #ending: Promise<void> | null = null;
+  /** Ended once its invocation is answered: reload, recycle, idle. */
+  #retired = false;
+  /** When it last finished an invocation (or started). */
+  idleSince = Date.now();
+  /** Resolves once it and what it started are gone. */
+  readonly ended: Promise<void>;
+  #markEnded!: () => void;
+
+  constructor(spec: ResidentSpec, logger: Logger, onEnded: (process: ResidentProcess) => void) {
+    this.#spec = spec;
+    this.#logger = logger;
+    this.#onEnded = onEnded;
+    this.#stderr = new StderrLog(logger);
+    this.ended = new Promise<void>((resolve) => (this.#markEnded = resolve));
+    this.#framer = new LineFramer(spec.maxOutputBytes, (line) => this.#line(line), () => this.#fault(new OutputTooLargeError(spec.maxOutputBytes)));
+  }
+
+  /** Whether it can take an invocation now. */
+  get available(): boolean {
+    return this.#state === 'idle' && !this.#retired;
+  }
+
+  get pid(): number | undefined {
+    return this.#child?.pid;
+  }
+
+  /** Starts the process; an AlyxError when it cannot be started at all. */
+  start(): AlyxError | null {
+    let child: FunctionProcess;
+    try {
+      child = spawnFunctionProcess(this.#spec, true);
+    } catch (error) {
+      this.#state = 'ended';
+      this.#markEnded();
+      return error instanceof AlyxError ? error : startError(this.#spec.command, error);
+    }
+    this.#child = child;
+    this.#invocation = child.pid === undefined ? null : owner.runningLeader(child.pid);
+    child.on('exit', (code: number | null, signal: NodeJS.Signals | null) => this.#exited(code, signal));
+    child.on('error', (error) => this.#fault(startError(this.#spec.command, error)));
+    child.stdout?.on('data', (chunk: Buffer) => this.#framer.push(chunk));
+    child.stdout?.on('close', () => this.#stdoutClosedNow());
+    child.stderr?.on('data', (chunk: Buffer) => this.#stderr.write(chunk));
+    child.stdin?.on('error', () => {
+      // EPIPE: it exited, or closed stdin. The exit decides what that means.
+    });
+    return null;
+  }
+
+  /** Serves one invocation: given only when `available`, or to the process just started for it. Never rejects. */
+  call(call: ResidentCall): Promise<RunOutcome> {
+    return new Promise<RunOutcome>((resolve) => {
+      if (this.#state === 'ending' || this.#state === 'ended' || this.#current) {
+        resolve({ ok: false, error: new ExecutionError('The reuse process ended before the invocation reached it.'), stderrTail: '' });
+        return;
+      }
+      this.#stderr.flush();
+      this.#stderr = new StderrLog(call.logger);
+      const current: Current = { call, resolve, timers: [], onAbort: () => this.#fault(abortError(call.signal as AbortSignal)), peakMemory: 0 };
+      this.#current = current;
+      current.timers.push(setTimeout(() => this.#fault(this.#timeoutError(call.timeoutMs)), call.timeoutMs));
+      const cap = this.#spec.memoryLimitBytes ?? 0;
+      const invocation = this.#invocation;
+      if (cap > 0 && invocation) current.timers.push(setInterval(() => this.#sampleMemory(invocation, cap, current), MEMORY_SAMPLE_MS));
+      if (call.signal?.aborted) {
+        current.onAbort();
+        return;
+      }
+      call.signal?.addEventListener('abort', current.onAbort, { once: true });
+      if (this.#state === 'idle') this.#send(call);
+    });
+  }
+
+  /** Ends it once it has no invocation (now, if it has none). */
+  retire(): void {
+    this.#retired = true;
+    if (this.#state === 'idle' || this.#state === 'starting') void this.end();
+  }
+
+  /** Ends it and what it started now; an invocation it serves fails as cancelled. */
+  end(): Promise<void> {
+    this.#fault(new ExecutionError('The reuse process was ended while it served the invocation.'));
+    return this.#ending ?? Promise.resolve();
+  }
+
+  #send(call: ResidentCall): void {
+    this.#state = 'busy';
+    this.#child?.stdin?.write(frameRequest(call.payload));
+  }
+
+  #line(line: string): void {
+    if (this.#state === 'ending' || this.#state === 'ended') return;
+    const current = this.#current;
+    const read = readFramedLine(line, this.#state === 'busy' && current ? current.call.requestId : null);
+    if (read.kind === 'handshake' && this.#state === 'starting') {
+      this.#state = 'idle';
+      if (current) this.#send(current.call);
+      else if (this.#retired) void this.end();
+      return;
+    }
+    if (read.kind === 'response' && current) {
+      this.#settle(current, { ok: true, response: read.response, stderrTail: this.#stderr.tail });
+      this.#state = 'idle';
+      this.idleSince = Date.now();
+      if (this.#retired) void this.end();
+      return;
+    }
+    const shown = line.length > 200 ? `${line.slice(0, 200)}…` : line;
+    if (this.#state === 'starting') {
+      this.#fault(new ExecutionError(`The function wrote to stdout before announcing reuse mode (${JSON.stringify(shown)}): ${NO_HELPER}.`));
+    } else {
+      this.#fault(
+        new ExecutionError(
+          `In reuse mode stdout carries only responses, and the function wrote another line on it (${JSON.stringify(shown)}): write output with console.log or print, which the helper sends to stderr, not to file descriptor 1 directly.`,
+        ),
+      );
+    }
+  }
+
+  #exited(code: number | null, signal: NodeJS.Signals | null): void {
+    this.#exit = { code, signal };
+    if (this.#state === 'ending' || this.#state === 'ended') return;
+    // Not to be handed another invocation, whatever stdout still holds.
+    this.#retired = true;
+    if (this.#stdoutClosed) this.#afterExit();
+    else {
+      const timer = setTimeout(() => {
+        this.#child?.stdout?.destroy();
+        this.#afterExit();
+      }, DRAIN_AFTER_EXIT_MS);
+      this.#child?.stdout?.once('close', () => clearTimeout(timer));
+    }
+  }
+
+  #stdoutClosedNow(): void {
+    this.#stdoutClosed = true;
+    if (this.#exit) {
+      this.#afterExit();
+      return;
+    }
+    // Most often it is exiting, and its exit (which says how) is about to arrive.
+    const closedAlone = setTimeout(() => {
+      const why = this.#state === 'starting' ? NO_HELPER : 'in reuse mode it must stay open for the next response';
+      this.#fault(new ExecutionError(`The function closed its stdout: ${why}.`));
+    }, EXIT_AFTER_CLOSE_MS);
+    this.#child?.once('exit', () => clearTimeout(closedAlone));
+  }
+
+  /** It exited and stdout has given all it held: the invocation it served, if any, fails with why. */
+  #afterExit(): void {
+    if (this.#state === 'ending' || this.#state === 'ended') return;
+    const exit = this.#exit ?? { code: null, signal: null };
+    const how = exit.signal ? `was ended by signal ${exit.signal}` : `exited with code ${exit.code}`;
+    const cap = this.#spec.memoryLimitBytes ?? 0;
+    if (this.#current && cap > 0 && heapWasExhausted(this.#stderr.tail)) {
+      this.#fault(new MemoryLimitExceededError(cap, this.#current.peakMemory, true));
+    } else if (this.#state === 'starting') {
+      this.#fault(new ExecutionError(`The function's process ${how} before announcing reuse mode: ${NO_HELPER}.`, { exit_code: exit.code, signal: exit.signal }));
+    } else {
+      const half = this.#framer.pendingBytes > 0 ? `, after ${this.#framer.pendingBytes} bytes of a line without its newline` : '';
+      if (!this.#current) this.#logger.warn({ exit_code: exit.code, signal: exit.signal }, `a reuse process ${how} between invocations; another starts when one is needed`);
+      this.#fault(new ExecutionError(`The function's process ${how} during the invocation${half}.`, { exit_code: exit.code, signal: exit.signal }));
+    }
+  }
+
+  #timeoutError(timeoutMs: number): AlyxError {
+    if (this.#state === 'starting') {
+      return new ExecutionError(`The function's process did not announce reuse mode within ${timeoutMs} ms: ${NO_HELPER}.`, { timeout_ms: timeoutMs });
+    }
+    const error = new TimeoutError(timeoutMs);
+    const pending = this.#framer.pendingBytes;
+    if (pending === 0) return error;
+    return new TimeoutError(timeoutMs, `The function did not answer within ${timeoutMs} ms and was ended; it had written ${pending} bytes of a line without the newline that ends a response in reuse mode.`);
+  }
+
+  #sampleMemory(invocation: Invocation, cap: number, current: Current): void {
+    const { inGroup, escaped } = invocationProcesses(invocation);
+    const used = residentBytes([...inGroup, ...escaped]);
+    current.peakMemory = Math.max(current.peakMemory, used);
+    if (used > cap) this.#fault(new MemoryLimitExceededError(cap, used));
+  }
+
+  /** Decides its end: the invocation it serves fails with `error` once its tree is gone. */
+  #fault(error: AlyxError): void {
+    if (this.#state === 'ending' || this.#state === 'ended') return;
+    this.#state = 'ending';
+    this.#retired = true;
+    const current = this.#current;
+    const child = this.#child;
+    this.#ending = (async () => {
+      if (child) await endFunctionProcess(child);
+      this.#stderr.flush();
+      this.#state = 'ended';
+      if (current) this.#settle(current, { ok: false, error, stderrTail: this.#stderr.tail });
+      this.#onEnded(this);
+      this.#markEnded();
+    })();
+  }
+
+  #settle(current: Current, outcome: RunOutcome): void {
+    if (this.#current !== current) return;
+    this.#current = null;
+    current.timers.forEach(clearTimeout);
+    current.call.signal?.removeEventListener('abort', current.onAbort);
+    current.resolve(outcome);
+  }
+}
