@@ -18,60 +18,34 @@
  *
  * Talks to 127.0.0.1 only; every run is bounded in time.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
-import net from 'node:net';
 import path from 'node:path';
-import autocannon from 'autocannon';
 import { medianDifference, percentile } from './stats';
 import { has } from './commands';
-import { cleanEnv } from '../__tests__/helpers/cli';
-import { startServer as startAlyxServer } from '../__tests__/helpers/server';
+import { ALYX, closedLoopInTurn, commandsOf, fmt, freePort, loadAverage, processCpuMs, ROUNDS, serveAlyx, signed, startServer, stop, summarize, WARMUP_SECONDS, type Load, type Measured, type Server } from './turns';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
-const WARMUP_SECONDS = 1;
-/** A closed-loop cell is measured in up to this many slices per server, the servers taking turns. */
-const ROUNDS = 5;
-/** The longest wait, after a slice, for the requests it cut off to end. */
-const SETTLE_MAX_MS = 2000;
 /** Slower than a node process starts here (about 120 ms with NODE_EXTRA_CA_CERTS), so a warm process can be ready for each request. */
 const PACED_RATE = 4;
 /** (a), (b) and (c): paced requests go to them in turn. */
 const CONTENDERS = 3;
 /** Warm processes per function for (c): enough for concurrency 8. */
 const POOL_SIZE = 8;
-const ALYX = process.env.ALYX_BIN ?? path.resolve(__dirname, '..', 'bin', 'alyx.js');
 const FLOOR = path.resolve(__dirname, 'floor-server.cjs');
 const SPAWN_COST = path.resolve(__dirname, 'spawn-cost.cjs');
 const GO_EXEC_SERVER = path.resolve(__dirname, 'go-exec-server');
 /** Another build of alyx to measure in turns with this one (its bin/alyx.js). */
 const COMPARE = process.env.BENCH_COMPARE ? path.resolve(process.env.BENCH_COMPARE) : null;
 const SPAWN_COST_PROCESSES = 200;
-const START_DEADLINE_MS = 20_000;
 
-interface Load {
-  label: string;
-  connections: number;
-  rate?: number;
-}
 const LOADS: Load[] = [
   { label: '1', connections: 1 },
   { label: '8', connections: 8 },
   { label: `1 every ${Math.round((1000 * CONTENDERS) / PACED_RATE)} ms`, connections: 1, rate: PACED_RATE },
 ];
-
-interface Measured {
-  rps: number;
-  p50: number;
-  p99: number;
-  errors: number;
-  /** CPU time of the server process itself (not of the functions it starts) per request, ms. */
-  serverCpuMs: number;
-  /** Every answered request's latency, ascending. */
-  latencies: number[];
-}
 
 const C_PROGRAM = `#include <stdio.h>
 int main(void) {
@@ -144,57 +118,6 @@ function writeProject(): { project: string; names: string[] } {
   return { project, names: only ? names.filter((name) => only.includes(name)) : names };
 }
 
-/** What alyx would spawn for each function (`alyx list --json --prod`), so the floor spawns the same. */
-function commandsOf(project: string): Record<string, { command: string[]; cwd: string }> {
-  const listed = spawnSync(process.execPath, [ALYX, 'list', '--json', '--prod', '-C', project], { encoding: 'utf8' });
-  const body = JSON.parse(listed.stdout) as { functions: Array<{ name: string; status: string; command: string[] | null }> };
-  const commands: Record<string, { command: string[]; cwd: string }> = {};
-  for (const fn of body.functions) {
-    if (fn.status !== 'ready' || !fn.command) throw new Error(`${fn.name} is ${fn.status}: ${listed.stdout}`);
-    commands[fn.name] = { command: fn.command, cwd: path.join(project, 'functions', fn.name) };
-  }
-  return commands;
-}
-
-interface Server {
-  url: (name: string) => string;
-  /** A request that runs no function: the floor's 404, alyx's health check. */
-  idleUrl: string;
-  child: ChildProcess;
-}
-
-/** A port free on 127.0.0.1 right now. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = net.createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as net.AddressInfo;
-      probe.close(() => resolve(port));
-    });
-  });
-}
-
-/**
- * Starts a server process on `port` and waits until it answers HTTP. Its stdout goes nowhere,
- * so reading alyx's log lines costs this process (which also drives the load) nothing.
- */
-async function startServer(argv: string[], env: NodeJS.ProcessEnv, port: number, route: (base: string, name: string) => string, idlePath: string, program = process.execPath): Promise<Server> {
-  const child = spawn(program, argv, { env, stdio: ['ignore', 'ignore', 'inherit'] });
-  const base = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + START_DEADLINE_MS;
-  while (Date.now() < deadline && child.exitCode === null) {
-    try {
-      await fetch(`${base}/api/health`, { signal: AbortSignal.timeout(1000) });
-      return { url: (name) => route(base, name), idleUrl: `${base}${idlePath}`, child };
-    } catch {
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-  }
-  child.kill('SIGKILL');
-  throw new Error(`${argv.join(' ')} did not start listening on ${base}`);
-}
-
 async function startFloor(commands: Record<string, { command: string[]; cwd: string }>): Promise<Server> {
   const port = await freePort();
   return startServer([FLOOR, JSON.stringify(commands), String(port)], process.env, port, (base, name) => `${base}/${name}`, '/no-such-function');
@@ -213,55 +136,8 @@ async function startGoExecServer(commands: Record<string, { command: string[]; c
   return startServer([JSON.stringify(commands), String(port)], process.env, port, (base, name) => `${base}/${name}`, '/no-such-function', program);
 }
 
-async function startAlyx(project: string, pool: number, nodeOptions: string[] = [], bin = ALYX): Promise<Server> {
-  const server = await startAlyxServer(['serve', '-C', project], {
-    env: cleanEnv({ ALYX_FUNCTIONS_POOL: String(pool) }),
-    nodeOptions,
-    bin,
-    drainLogs: true,
-    timeoutMs: START_DEADLINE_MS,
-  });
-  return { url: (name) => `${server.url}/api/functions/${name}`, idleUrl: `${server.url}/api/health`, child: server.child };
-}
-
-async function stop(server: Server): Promise<void> {
-  if (server.child.exitCode !== null || server.child.signalCode !== null) return;
-  const exited = new Promise((resolve) => server.child.once('exit', resolve));
-  server.child.kill('SIGTERM');
-  const timer = setTimeout(() => server.child.kill('SIGKILL'), 15_000);
-  await exited;
-  clearTimeout(timer);
-}
-
-/** What one autocannon run saw: each answered request's exact latency, the failures, and how long it ran (s). */
-interface Sample {
-  latencies: number[];
-  errors: number;
-  seconds: number;
-}
-
-function cannon(url: string, load: Load, seconds: number): Promise<Sample> {
-  return new Promise((resolve, reject) => {
-    // autocannon's own histogram holds whole milliseconds; its response events carry the exact time.
-    const latencies: number[] = [];
-    const started = performance.now();
-    const instance = autocannon(
-      {
-        url,
-        method: 'POST',
-        body: '{"name": "bench"}',
-        headers: { 'content-type': 'application/json' },
-        connections: load.connections,
-        duration: seconds,
-        // autocannon stops at its next sample: every 100 ms rather than every second, so a slice
-        // of 2.5 s does not run for 3.
-        sampleInt: 100,
-        timeout: 30,
-      },
-      (error, result) => (error ? reject(error) : resolve({ latencies, errors: result.errors + result.non2xx + result.timeouts, seconds: (performance.now() - started) / 1000 })),
-    );
-    instance.on('response', (_client: unknown, _status: number, _bytes: number, ms: number) => latencies.push(ms));
-  });
+function startAlyx(project: string, pool: number, nodeOptions: string[] = [], bin = ALYX): Promise<Server> {
+  return serveAlyx(project, { ALYX_FUNCTIONS_POOL: String(pool) }, nodeOptions, bin);
 }
 
 const pacedAgent = new http.Agent({ keepAlive: true, maxSockets: 1 });
@@ -327,61 +203,6 @@ async function pacedInTurn(servers: Record<string, Server>, name: string, rate: 
   return measured;
 }
 
-/** Requests/s, p50 and p99 of the answered requests' latencies, and the server's CPU per request. */
-function summarize(latencies: number[], rps: number, errors: number, cpuMs: number): Measured {
-  const sorted = latencies.sort((x, y) => x - y);
-  return { rps, p50: percentile(sorted, 50), p99: percentile(sorted, 99), errors, serverCpuMs: sorted.length > 0 ? cpuMs / sorted.length : NaN, latencies: sorted };
-}
-
-/**
- * A closed loop, the servers taking turns in slices (the order turning each round), so a change
- * in the machine's load over the cell hits them alike. A slice lasts at least 20 typical
- * requests (up to ROUNDS slices per server; one when requests are long). After each slice the
- * requests it cut off are given time to end before the next server's slice; the server's CPU is
- * counted over the slice and that pause.
- */
-async function closedLoopInTurn(servers: Record<string, Server>, name: string, load: Load, seconds: number): Promise<Record<string, Measured>> {
-  const labels = Object.keys(servers);
-  const samples = new Map(labels.map((label) => [label, { latencies: [] as number[], errors: 0, cpuMs: 0, seconds: 0 }]));
-  const warmUps: number[] = [];
-  for (const label of labels) warmUps.push(...(await cannon(servers[label].url(name), load, WARMUP_SECONDS)).latencies);
-  // A slice cut off mid-request loses what was in flight: it lasts at least 20 typical requests.
-  const typicalMs = percentile(warmUps.sort((x, y) => x - y), 50) || 0;
-  const rounds = Math.max(1, Math.min(ROUNDS, Math.floor(seconds / Math.max(seconds / ROUNDS, (20 * typicalMs) / 1000))));
-  const slice = seconds / rounds;
-  for (let round = 0; round < rounds; round++) {
-    for (let turn = 0; turn < labels.length; turn++) {
-      const label = labels[(round + turn) % labels.length];
-      const pid = servers[label].child.pid as number;
-      const cpuBefore = processCpuMs(pid);
-      const sample = await cannon(servers[label].url(name), load, slice);
-      const slowest = Math.max(0, ...sample.latencies);
-      await new Promise((resolve) => setTimeout(resolve, Math.min(SETTLE_MAX_MS, 2 * slowest)));
-      const total = samples.get(label) as { latencies: number[]; errors: number; cpuMs: number; seconds: number };
-      total.latencies.push(...sample.latencies);
-      total.errors += sample.errors;
-      total.seconds += sample.seconds;
-      total.cpuMs += processCpuMs(pid) - cpuBefore;
-    }
-  }
-  const measured: Record<string, Measured> = {};
-  for (const [label, total] of samples) measured[label] = summarize(total.latencies, total.latencies.length / total.seconds, total.errors, total.cpuMs);
-  return measured;
-}
-
-const CLOCK_TICKS = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
-
-/** User + system CPU time of one process (its own, not its children's), from /proc; 0 elsewhere. */
-function processCpuMs(pid: number): number {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
-  } catch {
-    return 0;
-  }
-}
-
 /** Share of alyx's sampled CPU time inside spawn() (node's, or alyx's posix_spawn), from a V8 CPU profile. */
 function spawnShare(profileFile: string): { spawnMs: number; busyMs: number } {
   interface ProfileNode {
@@ -407,11 +228,6 @@ function spawnShare(profileFile: string): { spawnMs: number; busyMs: number } {
   walk(profile.nodes[0], false);
   return { spawnMs: spawnUs / 1000, busyMs: busyUs / 1000 };
 }
-
-const loadAverage = (): string => os.loadavg().map((value) => value.toFixed(2)).join(' ');
-
-const fmt = (value: number, digits = 1): string => value.toFixed(digits);
-const signed = (value: number, digits = 1): string => `${value > 0 ? '+' : ''}${fmt(value, digits)}`;
 
 function row(name: string, load: Load, a: Measured, b: Measured, c: Measured): string {
   const cells = [
