@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { cleanEnv, runCli } from '../helpers/cli';
+import { cleanEnv, REPO_ROOT, runCli } from '../helpers/cli';
 import { makeProject, removeProject } from '../helpers/project';
 import { hasCommand, warnSkip } from '../helpers/tools';
 
@@ -10,7 +10,8 @@ const NEEDS: Partial<Record<keyof typeof LABELS, string>> = { python: 'python3',
 describe('alyx new', () => {
   let root: string;
   beforeEach(() => {
-    root = makeProject({ 'functions/.keep': '' });
+    // alyx installed in the project, as the README's install step does: the scaffolds import its helper.
+    root = makeProject({ 'functions/.keep': '', 'node_modules/alyx': { symlink: REPO_ROOT } });
   });
   afterEach(() => removeProject(root));
   const alyx = (args: string[]) => runCli([...args, '-C', root], { env: cleanEnv(), timeoutMs: 120_000 });
@@ -19,13 +20,18 @@ describe('alyx new', () => {
     const tool = NEEDS[runtime as keyof typeof LABELS];
     const available = !tool || hasCommand(tool);
     if (!available) warnSkip(`alyx new --runtime ${runtime}`, tool as string);
-    (available ? it : it.skip)(`--runtime ${runtime} scaffolds a function that answers from ${label}`, async () => {
+    (available ? it : it.skip)(`--runtime ${runtime} scaffolds a function written with the helper that answers from ${label}, one-shot and in reuse mode`, async () => {
       const created = await alyx(['new', `hello-${runtime}`, '--runtime', runtime]);
       expect(created.code).toBe(0);
       expect(created.stdout).toContain(`Created functions/hello-${runtime} (${runtime})`);
       expect(created.stdout).toContain(`curl -X POST http://127.0.0.1:8090/api/functions/hello-${runtime}`);
-      const invoked = await alyx(['invoke', `hello-${runtime}`, '--dev', '-d', '{"name": "New"}']);
-      expect(JSON.parse(invoked.stdout)).toMatchObject({ success: true, output: { message: `Hello, New! (from ${label})` } });
+      expect(created.stdout).not.toContain('not installed');
+      const expected = { success: true, output: { message: `Hello, New! (from ${label})` }, logs: [expect.objectContaining({ level: 'info', message: 'greeting', data: { name: 'New' } })] };
+      const oneShot = await alyx(['invoke', `hello-${runtime}`, '--dev', '-d', '{"name": "New"}']);
+      expect({ code: oneShot.code, envelope: JSON.parse(oneShot.stdout) }).toMatchObject({ code: 0, envelope: expected });
+      fs.appendFileSync(path.join(root, 'functions', `hello-${runtime}`, 'manifest.yaml'), 'reuse: true\n');
+      const reused = await alyx(['invoke', `hello-${runtime}`, '--dev', '-d', '{"name": "New"}']);
+      expect({ code: reused.code, envelope: JSON.parse(reused.stdout) }).toMatchObject({ code: 0, envelope: expected });
     }, 120_000);
   }
 
@@ -47,7 +53,23 @@ describe('alyx new', () => {
     expect((await alyx(['build', 'gofn'])).code).toBe(0);
     const invoked = JSON.parse((await alyx(['invoke', 'gofn', '--prod', '-d', '{"name": "Prod"}'])).stdout);
     expect(invoked.output).toEqual({ message: 'Hello, Prod! (from Go)' });
+    fs.appendFileSync(path.join(root, 'functions', 'gofn', 'manifest.yaml'), 'reuse: true\n');
+    const reused = JSON.parse((await alyx(['invoke', 'gofn', '--prod', '-d', '{"name": "Reuse"}'])).stdout);
+    expect(reused.output).toEqual({ message: 'Hello, Reuse! (from Go)' });
   }, 120_000);
+
+  it('says how to install alyx where a scaffold that imports alyx/handler cannot find it', async () => {
+    const bare = makeProject({ 'functions/.keep': '' });
+    try {
+      const created = await runCli(['new', 'fn', '--runtime', 'node', '-C', bare], { env: cleanEnv() });
+      expect(created.code).toBe(0);
+      expect(created.stdout).toContain(`It imports alyx/handler, which is not installed in this project: run "npm install --save-dev alyx" in ${bare}.`);
+      const python = await runCli(['new', 'py', '--runtime', 'python', '-C', bare], { env: cleanEnv() });
+      expect(python.stdout).not.toContain('not installed');
+    } finally {
+      removeProject(bare);
+    }
+  });
 
   it('refuses to overwrite an existing folder (exit 1) and rejects bad names and runtimes (exit 2)', async () => {
     fs.mkdirSync(path.join(root, 'functions', 'taken'));

@@ -1,4 +1,9 @@
-/** `alyx new` templates: each writes a function that answers {"message": "Hello, <name>! (from <label>)"}. */
+/**
+ * `alyx new` templates: each writes a function that answers {"message": "Hello, <name>! (from
+ * <label>)"}, written with alyx's helper for its language (SPEC §10), so it runs in reuse mode too.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
 
 export const TEMPLATE_RUNTIMES = ['node', 'typescript', 'python', 'deno', 'bun', 'go'] as const;
 export type TemplateRuntime = (typeof TEMPLATE_RUNTIMES)[number];
@@ -8,73 +13,68 @@ export interface Template {
   files(name: string, schema: string): Record<string, string>;
 }
 
-const jsHandler = (label: string, typed: boolean): string => {
-  const t = (annotation: string): string => (typed ? annotation : '');
-  return [
-    "let data = '';",
-    `process.stdin.on('data', (chunk${t(': Buffer')}) => (data += chunk));`,
-    "process.stdin.on('end', () => {",
-    `  const request${t(': { input: { name?: string } }')} = JSON.parse(data);`,
-    "  const name = request.input.name || 'World';",
-    `  console.log(JSON.stringify({ success: true, output: { message: \`Hello, \${name}! (from ${label})\` } }));`,
+const greeting = (label: string): string => `Hello, \${name}! (from ${label})`;
+
+/** node and bun: CommonJS-free ESM through alyx/handler; `typed` adds the TypeScript annotations. */
+const jsHandler = (label: string, typed: boolean, from = 'alyx/handler'): string =>
+  [
+    `import { handler${typed ? ', type Context' : ''} } from '${from}';`,
+    '',
+    ...(typed ? ['interface Input {', '  name?: string;', '}', ''] : []),
+    `export default handler(async (input${typed ? ': Input, ctx: Context' : ', ctx'}) => {`,
+    "  const name = input.name || 'World';",
+    "  ctx.log.info('greeting', { name });",
+    `  return { message: \`${greeting(label)}\` };`,
     '});',
     '',
   ].join('\n');
-};
-
-const denoHandler = [
-  'const request = JSON.parse(await new Response(Deno.stdin.readable).text());',
-  "const name: string = request.input.name || 'World';",
-  'console.log(JSON.stringify({ success: true, output: { message: `Hello, ${name}! (from Deno)` } }));',
-  '',
-].join('\n');
-
-const bunHandler = [
-  'const request: { input: { name?: string } } = JSON.parse(await Bun.stdin.text());',
-  "const name = request.input.name || 'World';",
-  'console.log(JSON.stringify({ success: true, output: { message: `Hello, ${name}! (from Bun)` } }));',
-  '',
-].join('\n');
 
 const pythonHandler = [
-  'import json',
-  'import sys',
+  'from typing import Any, Dict',
   '',
-  'request = json.load(sys.stdin)',
-  'name = request["input"].get("name") or "World"',
-  'print(json.dumps({"success": True, "output": {"message": f"Hello, {name}! (from Python)"}}))',
+  'from alyx import Context, handler',
+  '',
+  '',
+  '@handler',
+  'def main(input: Dict[str, Any], ctx: Context) -> Dict[str, str]:',
+  '    name = input.get("name") or "World"',
+  '    ctx.log.info("greeting", {"name": name})',
+  '    return {"message": f"Hello, {name}! (from Python)"}',
   '',
 ].join('\n');
 
 const goHandler = [
   'package main',
   '',
-  'import (',
-  '\t"encoding/json"',
-  '\t"fmt"',
-  '\t"os"',
-  ')',
+  'import "fmt"',
   '',
-  'type request struct {',
-  '\tInput struct {',
-  '\t\tName string `json:"name"`',
-  '\t} `json:"input"`',
+  'type Input struct {',
+  '\tName string `json:"name"`',
   '}',
   '',
+  'type Output struct {',
+  '\tMessage string `json:"message"`',
+  '}',
+  '',
+  '// Handle (alyx.go, alyx\'s helper) reads the request and writes the response.',
   'func main() {',
-  '\tvar req request',
-  '\t_ = json.NewDecoder(os.Stdin).Decode(&req)',
-  '\tname := req.Input.Name',
-  '\tif name == "" {',
-  '\t\tname = "World"',
-  '\t}',
-  '\t_ = json.NewEncoder(os.Stdout).Encode(map[string]any{',
-  '\t\t"success": true,',
-  '\t\t"output":  map[string]any{"message": fmt.Sprintf("Hello, %s! (from Go)", name)},',
+  '\tHandle(func(input Input, ctx *Context) (Output, error) {',
+  '\t\tname := input.Name',
+  '\t\tif name == "" {',
+  '\t\t\tname = "World"',
+  '\t\t}',
+  '\t\tctx.Log.Info("greeting", map[string]string{"name": name})',
+  '\t\treturn Output{Message: fmt.Sprintf("Hello, %s! (from Go)", name)}, nil',
   '\t})',
   '}',
   '',
 ].join('\n');
+
+/** deno resolves `npm:alyx/handler` from the project's node_modules, where alyx is installed, without fetching it. */
+const DENO_JSON = `${JSON.stringify({ nodeModulesDir: 'manual' }, null, 2)}\n`;
+
+/** The Go helper ships beside src/ and dist/ alike; the scaffold copies it into the function folder. */
+const goHelper = (): string => fs.readFileSync(path.resolve(__dirname, '..', '..', 'shims', 'go', 'alyx.go'), 'utf8');
 
 /**
  * A manifest whose first line lets editors (the YAML language server) check it against the
@@ -84,7 +84,7 @@ const manifest = (schema: string, settings: string[] = ['# timeout: 10s', '# mem
   [`# yaml-language-server: $schema=${schema}`, ...settings, ''].join('\n');
 
 export const TEMPLATES: Readonly<Record<TemplateRuntime, Template>> = {
-  node: { files: (_name, schema) => ({ 'index.js': jsHandler('Node.js', false), 'manifest.yaml': manifest(schema) }) },
+  node: { files: (_name, schema) => ({ 'index.mjs': jsHandler('Node.js', false), 'manifest.yaml': manifest(schema) }) },
   typescript: {
     files: (name, schema) => ({
       'index.ts': jsHandler('TypeScript', true),
@@ -109,11 +109,12 @@ export const TEMPLATES: Readonly<Record<TemplateRuntime, Template>> = {
     }),
   },
   python: { files: (_name, schema) => ({ 'index.py': pythonHandler, 'manifest.yaml': manifest(schema) }) },
-  deno: { files: (_name, schema) => ({ 'mod.ts': denoHandler, 'deno.json': '{}\n', 'manifest.yaml': manifest(schema) }) },
-  bun: { files: (_name, schema) => ({ 'index.tsx': bunHandler, 'manifest.yaml': manifest(schema) }) },
+  deno: { files: (_name, schema) => ({ 'mod.ts': jsHandler('Deno', true, 'npm:alyx/handler'), 'deno.json': DENO_JSON, 'manifest.yaml': manifest(schema) }) },
+  bun: { files: (_name, schema) => ({ 'index.tsx': jsHandler('Bun', true), 'manifest.yaml': manifest(schema) }) },
   go: {
     files: (name, schema) => ({
       'main.go': goHandler,
+      'alyx.go': goHelper(),
       'go.mod': `module example.com/${name}\n\ngo 1.19\n`,
       'manifest.yaml': manifest(schema, [
         '# Development runs "go run ."; production executes the compiled binary.',

@@ -46,7 +46,25 @@ export async function newCommand(name: string, options: NewOptions): Promise<voi
     `  alyx invoke ${name} --dev -d '{"name": "World"}'`,
     `  alyx dev, then: curl -X POST ${url} -H 'Content-Type: application/json' -d '{"name": "World"}'`,
   ];
+  if (JS_RUNTIMES.has(runtime) && !helperResolves(dir)) {
+    lines.push('', `It imports alyx/handler, which is not installed in this project: run "npm install --save-dev alyx" in ${config.projectDir}.`);
+  }
   process.stdout.write(`${lines.join('\n')}\n`);
+}
+
+/** The runtimes whose scaffold imports `alyx/handler` from the project's node_modules. */
+const JS_RUNTIMES: ReadonlySet<TemplateRuntime> = new Set(['node', 'typescript', 'deno', 'bun']);
+
+/**
+ * Whether `alyx/handler` resolves from the function's folder: node_modules/alyx in it or a folder
+ * above, as node looks. (require.resolve cannot tell: from alyx's own code, a package resolves
+ * its own name.)
+ */
+function helperResolves(functionDir: string): boolean {
+  for (let dir = functionDir; ; dir = path.dirname(dir)) {
+    if (fs.existsSync(path.join(dir, 'node_modules', 'alyx', 'package.json'))) return true;
+    if (path.dirname(dir) === dir) return false;
+  }
 }
 
 /**
