@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { runCli, shellEnv } from '../helpers/cli';
+import { REPO_ROOT, runCli, shellEnv } from '../helpers/cli';
 import { makeProject, removeProject } from '../helpers/project';
 import { hasCommand, warnSkip } from '../helpers/tools';
 
@@ -13,7 +13,8 @@ const build = (...args: string[]) => runCli(['build', '-C', root, ...args], { en
 
 describe('alyx build installs first', () => {
   it('a TypeScript function from alyx new: npm install, then its esbuild build; --no-install skips it and says what to do', async () => {
-    root = makeProject();
+    // alyx installed in the project: the scaffold imports its helper, which esbuild bundles.
+    root = makeProject({ 'node_modules/alyx': { symlink: REPO_ROOT } });
     expect((await runCli(['new', 'hello-ts', '--runtime', 'typescript', '-C', root], { env: shellEnv() })).code).toBe(0);
     const dir = path.join(root, 'functions', 'hello-ts');
 

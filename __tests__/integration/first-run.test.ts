@@ -147,6 +147,7 @@ describe('alyx -v and alyx new', () => {
   });
 
   it('without --runtime and not on a terminal: a node function, no question asked', async () => {
+    writeTree(root, { 'node_modules/alyx': { symlink: REPO_ROOT } });
     const created = await runCli(['new', 'plain', '-C', root]);
     expect(created).toMatchObject({ code: 0, stdout: expect.stringContaining('Created functions/plain (node):') });
     const invoked = await runCli(['invoke', 'plain', '--dev', '-C', root, '-d', '{"name": "Newcomer"}']);
