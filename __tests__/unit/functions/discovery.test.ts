@@ -85,7 +85,7 @@ describe('entry-file table (SPEC §3), first match wins', () => {
     const { dir, fn } = discoverOne({ 'fn/index.js': HANDLER });
     expect(fn).toEqual({
       name: 'fn', dir, runtime: 'node', entry: path.join(dir, 'index.js'), manifestFile: null, description: null,
-      timeoutMs: null, memoryBytes: null, concurrency: null, pool: null, env: {}, build: null, invalid: null,
+      timeoutMs: null, memoryBytes: null, concurrency: null, pool: null, reuse: false, env: {}, build: null, invalid: null,
     });
   });
 });
@@ -102,6 +102,7 @@ describe('manifest', () => {
           'memory: 128',
           'concurrency: 4',
           'pool: 2',
+          'reuse: true',
           'env: { GREETING: "hi $WHO", URL: "${HOST}/x" }',
           'build:',
           '  command: npm',
@@ -124,6 +125,7 @@ describe('manifest', () => {
       memoryBytes: 128 * 1024 * 1024,
       concurrency: 4,
       pool: 2,
+      reuse: true,
       env: { GREETING: 'hi world', URL: 'http://h/x' },
       build: { command: 'npm', args: ['run', 'build'], watch: ['src/**/*.ts'], output: path.join(dir, 'dist/index.js') },
       invalid: null,
