@@ -97,6 +97,17 @@ describe('buildFunctionEnv (SPEC §5)', () => {
     expect(build({ mode: 'production', ...layer }).NODE_ENV).toBe('staging');
   });
 
+  it('ALYX_REUSE=1 for a reuse process only (SPEC §10), whatever a layer says', () => {
+    expect(build({ reuse: true }).ALYX_REUSE).toBe('1');
+    expect(build({ manifestEnv: { ALYX_REUSE: '1' } }).ALYX_REUSE).toBeUndefined();
+  });
+
+  it("appends the python helper's folder to PYTHONPATH, after the function's own", () => {
+    expect(build({ pythonHelperDir: '/alyx/shims/python' }).PYTHONPATH).toBe('/alyx/shims/python');
+    expect(build({ pythonHelperDir: '/alyx/shims/python', manifestEnv: { PYTHONPATH: '/mine' } }).PYTHONPATH).toBe('/mine:/alyx/shims/python');
+    expect(build({ manifestEnv: { PYTHONPATH: '/mine' } }).PYTHONPATH).toBe('/mine');
+  });
+
   it('does not modify the inputs', () => {
     const processEnv = { ...PROCESS_ENV };
     build({ mode: 'production', processEnv });
