@@ -16,12 +16,15 @@ build: install
 	@mkdir -p build
 	install -m 755 bin/alyx.js build/alyx
 
-# The shims alyx runs inside python functions are linted as Python, where pyflakes3 is installed.
+# The shims alyx runs inside python functions are linted as Python, where pyflakes3 is installed;
+# the helper that python functions import must pass mypy --strict, where mypy is (no cache in the checkout).
 lint: install
 	$(NPM) run lint
 	$(NPM) run typecheck
 	@if command -v pyflakes3 >/dev/null; then pyflakes3 shims; \
 	else echo "*** SKIP: python lint of shims/: pyflakes3 is not installed (CI installs it) ***"; [ "$$REQUIRE_ALL_TOOLS" != 1 ]; fi
+	@if command -v mypy >/dev/null; then mypy --strict --cache-dir=/dev/null shims/python; \
+	else echo "*** SKIP: type check of shims/python: mypy is not installed (CI installs it) ***"; [ "$$REQUIRE_ALL_TOOLS" != 1 ]; fi
 
 test: build lint
 	$(NPM) test
