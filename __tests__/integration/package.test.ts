@@ -76,7 +76,8 @@ describe('npm pack, installed into a folder holding only functions/', () => {
     expect(files).toEqual(
       expect.arrayContaining([
         'bin/alyx.js', 'dist/cli/index.js', 'dist/index.d.ts', 'schemas/alyx.schema.json', 'schemas/manifest.schema.json', 'shims/node-preload.cjs',
-        'shims/python-preload.py', 'native/posix-spawn.c', 'binding.gyp', 'scripts/build-addon.cjs', 'LICENSE', 'package.json',
+        'shims/python-preload.py', 'shims/handler/index.cjs', 'shims/handler/index.mjs', 'shims/handler/index.d.cts', 'shims/handler/index.d.mts',
+        'shims/python/alyx/__init__.py', 'shims/python/alyx/py.typed', 'shims/go/alyx.go', 'native/posix-spawn.c', 'binding.gyp', 'scripts/build-addon.cjs', 'LICENSE', 'package.json',
       ]),
     );
     if (process.platform === 'linux' && process.arch === 'x64') expect(files).toContain('prebuilds/linux-x64/alyx.glibc.node');
@@ -178,7 +179,7 @@ describe("the README's tour, word for word, in an empty folder", () => {
 
   it('1-2: alyx new, alyx dev, curl and alyx invoke', async () => {
     expect((await sh(tourCommand('npx alyx new hello'))).code).toBe(0);
-    expect(fs.existsSync(path.join(tour, 'functions', 'hello', 'index.js'))).toBe(true);
+    expect(fs.readFileSync(path.join(tour, 'functions', 'hello', 'index.mjs'), 'utf8')).toContain("from 'alyx/handler'");
     const server = await serveAs('npx alyx dev');
     const posted = await sh(onServer(`curl -X POST http://127.0.0.1:8090/api/functions/hello -H 'Content-Type: application/json' -d '{"name": "World"}'`, server));
     expect(JSON.parse(posted.stdout)).toMatchObject({ success: true, output: { message: 'Hello, World! (from Node.js)' } });
@@ -186,6 +187,11 @@ describe("the README's tour, word for word, in an empty folder", () => {
     expect(JSON.parse(got.stdout)).toMatchObject({ success: true, output: { message: 'Hello, GET! (from Node.js)' } });
     const invoked = await sh(tourCommand(`npx alyx invoke hello -d '{"name": "CLI"}'`));
     expect([invoked.code, JSON.parse(invoked.stdout).output]).toEqual([0, { message: 'Hello, CLI! (from Node.js)' }]);
+    // 4: the same code in reuse mode.
+    expect(readme).toContain('reuse: true');
+    fs.appendFileSync(path.join(tour, 'functions', 'hello', 'manifest.yaml'), 'reuse: true\n');
+    const reused = await sh(`npx alyx invoke hello -d '{"name": "CLI"}'`);
+    expect([reused.code, JSON.parse(reused.stdout).output]).toEqual([0, { message: 'Hello, CLI! (from Node.js)' }]);
   }, 120_000);
 
   it('3: a TypeScript function, alyx build, alyx list --prod and alyx serve --strict', async () => {
