@@ -119,11 +119,18 @@ interface Sample {
   seconds: number;
 }
 
-function cannon(url: string, load: Load, seconds: number): Promise<Sample> {
+/**
+ * One autocannon run for `seconds`, or, given `amount`, for that many requests: a run by time
+ * cuts off the requests in flight at its end, a run by count lets each connection's last one end.
+ */
+function cannon(url: string, load: Load, seconds: number, amount?: number): Promise<Sample> {
   return new Promise((resolve, reject) => {
     // autocannon's own histogram holds whole milliseconds; its response events carry the exact time.
     const latencies: number[] = [];
     const started = performance.now();
+    // A run by count ends at autocannon's next sample after its last response: the run's time ends at that response.
+    let lastResponse = started;
+    let bound: NodeJS.Timeout | undefined;
     const instance = autocannon(
       {
         url,
@@ -131,15 +138,25 @@ function cannon(url: string, load: Load, seconds: number): Promise<Sample> {
         body: '{"name": "bench"}',
         headers: { 'content-type': 'application/json' },
         connections: load.connections,
-        duration: seconds,
+        ...(amount === undefined ? { duration: seconds } : { amount }),
         // autocannon stops at its next sample: every 100 ms rather than every second, so a slice
         // of 2.5 s does not run for 3.
         sampleInt: 100,
         timeout: 30,
       },
-      (error, result) => (error ? reject(error) : resolve({ latencies, errors: result.errors + result.non2xx + result.timeouts, seconds: (performance.now() - started) / 1000 })),
+      (error, result) => {
+        clearTimeout(bound);
+        if (error) return reject(error);
+        const ended = amount === undefined ? performance.now() : lastResponse;
+        resolve({ latencies, errors: result.errors + result.non2xx + result.timeouts, seconds: (ended - started) / 1000 });
+      },
     );
-    instance.on('response', (_client: unknown, _status: number, _bytes: number, ms: number) => latencies.push(ms));
+    instance.on('response', (_client: unknown, _status: number, _bytes: number, ms: number) => {
+      latencies.push(ms);
+      lastResponse = performance.now();
+    });
+    // A run by count against a server slower than expected still ends.
+    if (amount !== undefined) bound = setTimeout(() => instance.stop(), (4 * seconds + 30) * 1000);
   });
 }
 
@@ -149,12 +166,24 @@ function cannon(url: string, load: Load, seconds: number): Promise<Sample> {
  * requests (up to ROUNDS slices per server; one when requests are long). After each slice the
  * requests it cut off are given time to end before the next server's slice; the server's CPU is
  * counted over the slice and that pause.
+ *
+ * With `drain`, no request is cut off: each slice is as many requests as the server answered in
+ * that time so far, and each connection's last one ends. alyx aborts an invocation whose client
+ * left, and in reuse mode that ends the process, which the next slice would pay to start again.
  */
-export async function closedLoopInTurn(servers: Record<string, Server>, name: string, load: Load, seconds: number): Promise<Record<string, Measured>> {
+export async function closedLoopInTurn(servers: Record<string, Server>, name: string, load: Load, seconds: number, { drain = false } = {}): Promise<Record<string, Measured>> {
   const labels = Object.keys(servers);
   const samples = new Map(labels.map((label) => [label, { latencies: [] as number[], errors: 0, cpuMs: 0, seconds: 0 }]));
   const warmUps: number[] = [];
-  for (const label of labels) warmUps.push(...(await cannon(servers[label].url(name), load, WARMUP_SECONDS)).latencies);
+  /** Requests/s of each server so far, for the size of its next slice by count. */
+  const rates = new Map<string, number>();
+  for (const label of labels) {
+    const warmUp = await cannon(servers[label].url(name), load, WARMUP_SECONDS);
+    warmUps.push(...warmUp.latencies);
+    rates.set(label, warmUp.latencies.length / warmUp.seconds);
+    // What the warm-up cut off may have ended processes: they start again here, not in a slice.
+    if (drain) await cannon(servers[label].url(name), load, WARMUP_SECONDS, 2 * load.connections);
+  }
   // A slice cut off mid-request loses what was in flight: it lasts at least 20 typical requests.
   const typicalMs = percentile(warmUps.sort((x, y) => x - y), 50) || 0;
   const rounds = Math.max(1, Math.min(ROUNDS, Math.floor(seconds / Math.max(seconds / ROUNDS, (20 * typicalMs) / 1000))));
@@ -164,7 +193,8 @@ export async function closedLoopInTurn(servers: Record<string, Server>, name: st
       const label = labels[(round + turn) % labels.length];
       const pid = servers[label].child.pid as number;
       const cpuBefore = processCpuMs(pid);
-      const sample = await cannon(servers[label].url(name), load, slice);
+      const amount = drain ? Math.max(load.connections, Math.round((rates.get(label) ?? 0) * slice)) : undefined;
+      const sample = await cannon(servers[label].url(name), load, slice, amount);
       const slowest = Math.max(0, ...sample.latencies);
       await new Promise((resolve) => setTimeout(resolve, Math.min(SETTLE_MAX_MS, 2 * slowest)));
       const total = samples.get(label) as { latencies: number[]; errors: number; cpuMs: number; seconds: number };
@@ -172,6 +202,7 @@ export async function closedLoopInTurn(servers: Record<string, Server>, name: st
       total.errors += sample.errors;
       total.seconds += sample.seconds;
       total.cpuMs += processCpuMs(pid) - cpuBefore;
+      rates.set(label, total.latencies.length / total.seconds);
     }
   }
   const measured: Record<string, Measured> = {};
