@@ -27,6 +27,7 @@ const RUN_DEADLINE_MS = 30_000;
 
 /** The function, with each runtime's import and export lines around it. */
 const functionSource = (importLine: string, exportStart: string): string => `${importLine}
+console.log('the module starts');
 let calls = 0;
 let loaded = false;
 ${exportStart} handler(async (input, ctx) => {
@@ -356,7 +357,8 @@ describe.each(available)('alyx/handler under $name', (runtime) => {
     expect(responses[1].error).toEqual({ code: 'FUNCTION_ERROR', message: 'kaboom' });
     // Globals live on between invocations of one process.
     expect(responses[2].output).toMatchObject({ requestId: 'r-3', calls: 3, loaded: true });
-    // The function's own output goes to stderr, so stdout holds only the protocol.
+    // The function's own output goes to stderr, so stdout holds only the protocol, from the module's first line on.
+    expect(result.stderr).toContain('the module starts');
     expect(result.stderr).toContain('via console.log');
     expect(result.stderr).toContain('via console.info');
     expect(result.stderr).toContain('via process.stdout.write');
@@ -372,10 +374,10 @@ describe('alyx/handler under node: the edges', () => {
     expect(responseOf(result)).toEqual({ request_id: 'req-7', success: true, output: null, logs: [] });
   });
 
-  it('stdin that is not JSON: a message on stderr, nothing on stdout, exit status 1', async () => {
+  it('stdin that is not JSON: a message on stderr, no response on stdout, exit status 1', async () => {
     const result = await runOnce(nodeEsm, 'this is not json');
     expect(result.code).toBe(1);
-    expect(result.stdout).toBe('');
+    expect(result.stdout).toBe('the module starts\n');
     expect(result.stderr).toMatch(/alyx\/handler: the request on stdin is not JSON/);
   });
 
@@ -395,7 +397,7 @@ describe('alyx/handler under node: the edges', () => {
       const result = await finished(child, importer);
       expect(result.code).toBe(0);
       expect(result.stderr).toBe('');
-      expect(JSON.parse(result.stdout.trim())).toEqual(importer.endsWith('.mjs') ? { input: { mode: 'fail-free' }, calls: 1, loaded: true, requestId: 'direct' } : { type: 'function' });
+      expect(JSON.parse(result.stdout.trim().split('\n').pop() ?? '')).toEqual(importer.endsWith('.mjs') ? { input: { mode: 'fail-free' }, calls: 1, loaded: true, requestId: 'direct' } : { type: 'function' });
     }
   });
 
@@ -414,6 +416,20 @@ describe('alyx/handler under node: the edges', () => {
     expect(first.request_id).toBe('big-1');
     expect(first.output.input.name).toHaveLength(big.length);
     expect(JSON.parse(lines[2])).toMatchObject({ request_id: 'small-2', success: true });
+  });
+});
+
+describe('alyx/handler files', () => {
+  it('index.mjs is the same text as index.cjs below the marker and up to the exports', () => {
+    const shared = (file: string): string => {
+      const text = fs.readFileSync(path.join(REPO_ROOT, 'shims', 'handler', file), 'utf8');
+      const start = text.indexOf('// ---- the same in index.cjs and index.mjs from here to the exports ----');
+      const end = text.indexOf('// ---- end of the shared text ----');
+      expect(start).toBeGreaterThan(0);
+      expect(end).toBeGreaterThan(start);
+      return text.slice(start, end);
+    };
+    expect(shared('index.mjs')).toBe(shared('index.cjs'));
   });
 });
 
