@@ -95,6 +95,7 @@ const RUNTIMES: Runtime[] = [
   { name: 'node ESM (.mjs)', entry: 'functions/esm/index.mjs', command: interpreted('node', inProject('functions/esm/index.mjs')) },
   { name: 'node CommonJS (.cjs)', entry: 'functions/cjs/index.cjs', command: interpreted('node', inProject('functions/cjs/index.cjs')) },
   { name: 'node TypeScript (.ts)', entry: 'functions/typescript/index.ts', command: interpreted('node', inProject('functions/typescript/index.ts')) },
+  { name: 'node TypeScript ESM (.mts)', entry: 'functions/typescript-esm/index.mts', command: interpreted('node', inProject('functions/typescript-esm/index.mts')) },
   { name: 'bun', entry: 'functions/bun/index.ts', command: interpreted('bun', inProject('functions/bun/index.ts')) },
   { name: 'deno', entry: 'functions/deno/mod.ts', command: interpreted('deno', inProject('functions/deno/mod.ts')) },
 ];
@@ -110,6 +111,7 @@ const tree: FixtureTree = {
   'functions/esm/index.mjs': functionSource(ESM_IMPORT, 'export default'),
   'functions/cjs/index.cjs': functionSource("const { handler, FunctionError } = require('alyx/handler');", 'module.exports ='),
   'functions/typescript/index.ts': functionSource(ESM_IMPORT, 'export default'),
+  'functions/typescript-esm/index.mts': functionSource(ESM_IMPORT, 'export default'),
   'functions/bun/index.ts': functionSource(ESM_IMPORT, 'export default'),
   'functions/deno/mod.ts': functionSource("import { handler, FunctionError } from 'npm:alyx/handler';", 'export default'),
   // deno resolves npm: specifiers from the project's node_modules, with no registry.
