@@ -57,17 +57,27 @@ export class ResidentPool {
       residents = { definition, processes: new Set() };
       this.#functions.set(name, residents);
     }
-    let chosen: ResidentProcess | null = null;
-    // The one idle longest is left to reach the idle end: load served by fewer processes keeps fewer.
-    for (const candidate of residents.processes) if (candidate.available && (!chosen || candidate.idleSince > chosen.idleSince)) chosen = candidate;
-    if (!chosen) {
-      const started = this.#start(name, residents, spec());
-      if ('error' in started) return { ok: false, error: started.error, stderrTail: '', finished: Promise.resolve() };
-      chosen = started.resident;
+    for (let attempt = 1; ; attempt++) {
+      let chosen = this.#idle(residents);
+      const reused = chosen !== null;
+      if (!chosen) {
+        const started = this.#start(name, residents, spec());
+        if ('error' in started) return { ok: false, error: started.error, stderrTail: '', finished: Promise.resolve() };
+        chosen = started.resident;
+      }
+      const { undelivered, ...outcome } = await chosen.call(call);
+      if (this.#closed) chosen.retire();
+      // It had exited while idle, so it never read the request: another process runs it, once.
+      if (undelivered && reused && attempt === 1) continue;
+      return { ...outcome, finished: Promise.resolve() };
     }
-    const outcome = await chosen.call(call);
-    if (this.#closed) chosen.retire();
-    return { ...outcome, finished: Promise.resolve() };
+  }
+
+  /** The idle process used last: the one idle longest is left to reach the idle end, so load that fewer processes serve keeps fewer. */
+  #idle(residents: FunctionResidents): ResidentProcess | null {
+    let chosen: ResidentProcess | null = null;
+    for (const candidate of residents.processes) if (candidate.available && (!chosen || candidate.idleSince > chosen.idleSince)) chosen = candidate;
+    return chosen;
   }
 
   /** Development: the function's files changed. */

@@ -35,12 +35,19 @@ export interface ResidentCall {
  */
 type State = 'starting' | 'idle' | 'busy' | 'ending' | 'ended';
 
+/** An outcome, and whether the request never reached the process (its stdin was closed: it had exited). */
+export type ResidentOutcome = RunOutcome & { readonly undelivered?: true };
+
 interface Current {
   readonly call: ResidentCall;
-  readonly resolve: (outcome: RunOutcome) => void;
+  readonly resolve: (outcome: ResidentOutcome) => void;
   readonly timers: NodeJS.Timeout[];
   readonly onAbort: () => void;
   peakMemory: number;
+  /** Writing the request failed: the process had closed its stdin, so it cannot have read it. */
+  unsent: boolean;
+  /** Resolves once the request's write has succeeded or failed (its callback comes a turn of the loop later). */
+  sent: Promise<void> | null;
 }
 
 const MEMORY_SAMPLE_MS = 50;
@@ -120,15 +127,15 @@ export class ResidentProcess {
   }
 
   /** Serves one invocation: given only when `available`, or to the process just started for it. Never rejects. */
-  call(call: ResidentCall): Promise<RunOutcome> {
-    return new Promise<RunOutcome>((resolve) => {
+  call(call: ResidentCall): Promise<ResidentOutcome> {
+    return new Promise<ResidentOutcome>((resolve) => {
       if (this.#state === 'ending' || this.#state === 'ended' || this.#current) {
         resolve({ ok: false, error: new ExecutionError('The reuse process ended before the invocation reached it.'), stderrTail: '' });
         return;
       }
       this.#stderr.flush();
       this.#stderr = new StderrLog(call.logger);
-      const current: Current = { call, resolve, timers: [], onAbort: () => this.#fault(abortError(call.signal as AbortSignal)), peakMemory: 0 };
+      const current: Current = { call, resolve, timers: [], onAbort: () => this.#fault(abortError(call.signal as AbortSignal)), peakMemory: 0, unsent: false, sent: null };
       this.#current = current;
       current.timers.push(setTimeout(() => this.#fault(this.#timeoutError(call.timeoutMs)), call.timeoutMs));
       const cap = this.#spec.memoryLimitBytes ?? 0;
@@ -157,7 +164,19 @@ export class ResidentProcess {
 
   #send(call: ResidentCall): void {
     this.#state = 'busy';
-    this.#child?.stdin?.write(frameRequest(call.payload));
+    const current = this.#current;
+    const stdin = this.#child?.stdin;
+    if (!current || !stdin) return;
+    current.sent = new Promise<void>((sent) => {
+      stdin.write(frameRequest(call.payload), (error) => {
+        // EPIPE: it exited between two invocations, and alyx had not seen its exit yet.
+        if (error) {
+          current.unsent = true;
+          this.#fault(new ExecutionError('The reuse process had exited before it was given the invocation.'));
+        }
+        sent();
+      });
+    });
   }
 
   #line(line: string): void {
@@ -261,15 +280,17 @@ export class ResidentProcess {
     const child = this.#child;
     this.#ending = (async () => {
       if (child) await endFunctionProcess(child);
+      // Its exit can be seen before the write of the request fails: that failure says it was never read.
+      if (current?.sent) await current.sent;
       this.#stderr.flush();
       this.#state = 'ended';
-      if (current) this.#settle(current, { ok: false, error, stderrTail: this.#stderr.tail });
+      if (current) this.#settle(current, { ok: false, error, stderrTail: this.#stderr.tail, ...(current.unsent ? { undelivered: true as const } : {}) });
       this.#onEnded(this);
       this.#markEnded();
     })();
   }
 
-  #settle(current: Current, outcome: RunOutcome): void {
+  #settle(current: Current, outcome: ResidentOutcome): void {
     if (this.#current !== current) return;
     this.#current = null;
     current.timers.forEach(clearTimeout);
