@@ -136,7 +136,7 @@ describe('the package as a library', () => {
   it("require('alyx') gives the error classes, the status table and the version, with types", () => {
     const entry = path.join(app, 'node_modules', 'alyx');
     const manifest = JSON.parse(fs.readFileSync(path.join(entry, 'package.json'), 'utf8')) as { version: string; types: string; exports: Record<string, unknown> };
-    expect(Object.keys(manifest.exports)).toEqual(['.', './package.json']);
+    expect(Object.keys(manifest.exports)).toEqual(['.', './handler', './package.json']);
     expect(fs.existsSync(path.join(entry, manifest.types))).toBe(true);
     expect(fs.existsSync(path.join(entry, 'LICENSE'))).toBe(true);
     // eslint-disable-next-line @typescript-eslint/no-var-requires
