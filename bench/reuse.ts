@@ -11,7 +11,7 @@
  * It prints the targets next to the numbers, alyx's own CPU per invocation, and the top
  * functions of a V8 CPU profile of alyx serving node in reuse mode at concurrency 8.
  *
- *   npm run bench:reuse                  # builds, then runs for about 2 minutes
+ *   npm run bench:reuse                  # builds, then runs for about 4 minutes (6 with bun and deno)
  *   BENCH_SECONDS=2 npm run bench:reuse  # shorter runs
  *   BENCH_FUNCTIONS=node,go              # only these functions
  *   ALYX_BIN=/other/bin/alyx.js          # measure another build of alyx
