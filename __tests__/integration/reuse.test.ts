@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import http from 'node:http';
 import path from 'node:path';
 import { cleanEnv, REPO_ROOT, runCli } from '../helpers/cli';
 import { nodeFunction } from '../helpers/fixtures';
@@ -58,6 +59,9 @@ const functions: FixtureTree = {
   'functions/faulty/manifest.yaml': 'reuse: true\ntimeout: 1500ms\nmemory: 96mb\n',
   'functions/slow/index.js': SLOW,
   'functions/slow/manifest.yaml': 'reuse: true\nconcurrency: 2\ntimeout: 10s\n',
+  // Takes a second to start, as a function that loads a lot does.
+  'functions/slow-start/index.js': "require('node:fs').appendFileSync('started.log', process.pid + '\\n');\nconst started = Date.now(); while (Date.now() - started < 1000) {}\nconst { handler } = require('alyx/handler');\nmodule.exports = handler(async () => ({ pid: process.pid }));\n",
+  'functions/slow-start/manifest.yaml': 'reuse: true\ntimeout: 10s\n',
   // Written without a helper: it waits for an end of stdin that never comes in reuse mode.
   'functions/plain/index.js': nodeFunction("console.log(JSON.stringify({ success: true, output: 'plain' }));"),
   'functions/plain/manifest.yaml': 'reuse: true\ntimeout: 1s\n',
@@ -186,6 +190,22 @@ describe('a fault fails only its own invocation: exact envelope, the next one su
     const next = await invoke('faulty');
     expect({ status: next.status, error: next.body.error }).toEqual({ status: 200, error: undefined });
     expect(next.body.output.pid).not.toBe(crashed);
+  });
+});
+
+describe('a caller that leaves', () => {
+  it('while its process starts: the process goes on starting and serves the next call', async () => {
+    const log = path.join(root, 'functions', 'slow-start', 'started.log');
+    const gone = http.request(`${server.url}/api/functions/slow-start`, { method: 'POST' });
+    gone.on('error', () => undefined);
+    gone.end('{}');
+    expect(await waitFor(() => fs.existsSync(log), 10_000)).toBe(true);
+    gone.destroy();
+    await server.waitForLog((line) => line.function === 'slow-start' && line.status === 499);
+    const next = await invoke('slow-start');
+    expect(next.status).toBe(200);
+    const started = fs.readFileSync(log, 'utf8').trim().split('\n').map(Number);
+    expect(started).toEqual([next.body.output.pid]);
   });
 });
 

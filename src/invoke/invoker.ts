@@ -119,7 +119,9 @@ export class Invoker {
     if (plan.status !== 'ready' || !plan.command) {
       return failWith(new FunctionNotReadyError(name, plan.status, plan.message ?? 'it cannot run'));
     }
-    const gone = whyNotRunnable(def, plan, this.#config.projectDir);
+    // Checked before a process starts: a reuse process already running has its files loaded.
+    const starts = !def.reuse || !this.#residents()?.serving(name, registered);
+    const gone = starts ? whyNotRunnable(def, plan, this.#config.projectDir) : null;
     if (gone) return failWith(new FunctionNotReadyError(name, 'invalid', gone));
 
     let release: () => void;
@@ -179,7 +181,7 @@ export class Invoker {
     const timeoutMs = def.timeoutMs ?? this.#config.functions.timeoutMs;
     const logger = this.#logger.child({ function: name, request_id: requestId });
     if (def.reuse) {
-      const residents = this.#hooks.residents ?? (this.#ownResidents ??= new ResidentPool({ logger: this.#logger }));
+      const residents = this.#residents() ?? (this.#ownResidents = new ResidentPool({ logger: this.#logger }));
       return residents.run(name, registered, () => this.#residentSpec(registered, snapshot), { requestId, payload, timeoutMs, signal, logger });
     }
     const lease = this.#hooks.pool?.acquire(name, registered, def.pool ?? this.#config.functions.pool, () => spawnSpec);
@@ -197,6 +199,10 @@ export class Invoker {
     );
     void result.finished.then(() => lease?.release());
     return result;
+  }
+
+  #residents(): ResidentPool | null {
+    return this.#hooks.residents ?? this.#ownResidents;
   }
 
   #spawnSpec(registered: RegisteredFunction, snapshot: FunctionSnapshot): SpawnSpec {

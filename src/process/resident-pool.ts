@@ -80,6 +80,12 @@ export class ResidentPool {
     return chosen;
   }
 
+  /** Whether a process of `name` that runs `definition` is alive (idle or serving). */
+  serving(name: string, definition: object): boolean {
+    const residents = this.#functions.get(name);
+    return residents !== undefined && residents.definition === definition && residents.processes.size > 0;
+  }
+
   /** Development: the function's files changed. */
   drainFunction(name: string, reason: string): void {
     const residents = this.#functions.get(name);

@@ -96,7 +96,7 @@ export class ResidentProcess {
 
   /** Whether it can take an invocation now. */
   get available(): boolean {
-    return this.#state === 'idle' && !this.#retired;
+    return (this.#state === 'idle' || (this.#state === 'starting' && this.#current === null)) && !this.#retired;
   }
 
   get pid(): number | undefined {
@@ -135,7 +135,7 @@ export class ResidentProcess {
       }
       this.#stderr.flush();
       this.#stderr = new StderrLog(call.logger);
-      const current: Current = { call, resolve, timers: [], onAbort: () => this.#fault(abortError(call.signal as AbortSignal)), peakMemory: 0, unsent: false, sent: null };
+      const current: Current = { call, resolve, timers: [], onAbort: () => this.#abort(current), peakMemory: 0, unsent: false, sent: null };
       this.#current = current;
       current.timers.push(setTimeout(() => this.#fault(this.#timeoutError(call.timeoutMs)), call.timeoutMs));
       const cap = this.#spec.memoryLimitBytes ?? 0;
@@ -148,6 +148,24 @@ export class ResidentProcess {
       call.signal?.addEventListener('abort', current.onAbort, { once: true });
       if (this.#state === 'idle') this.#send(call);
     });
+  }
+
+  /**
+   * The caller is gone (client disconnected, shutdown). A process still starting has not been
+   * given the request: it goes on starting, and serves the next invocation. One serving it is
+   * ended, as the invocation's work would be in a process of its own.
+   */
+  #abort(current: Current): void {
+    const error = abortError(current.call.signal as AbortSignal);
+    if (this.#state !== 'starting' || this.#retired) {
+      this.#fault(error);
+      return;
+    }
+    this.#settle(current, { ok: false, error, stderrTail: this.#stderr.tail });
+    // Without a helper it would wait for ever: the invocation's timeout still bounds its start.
+    setTimeout(() => {
+      if (this.#state === 'starting' && this.#current === null) void this.end();
+    }, current.call.timeoutMs).unref();
   }
 
   /** Ends it once it has no invocation (now, if it has none). */
