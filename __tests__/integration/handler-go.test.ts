@@ -1,7 +1,7 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import path from 'node:path';
 import { cleanEnv, REPO_ROOT, runCommand } from '../helpers/cli';
 import { waitFor } from '../helpers/processes';
@@ -199,6 +199,12 @@ interface Received {
 function startAlyxStandIn(): Promise<{ server: http.Server; url: string; received: Received[] }> {
   const received: Received[] = [];
   const server = http.createServer((req, res) => {
+    if (req.url === '/api/functions/too-large') {
+      // Refused before its body is read, as alyx refuses a declared size far over its limit.
+      const refusal = { request_id: 'callee', success: false, error: { code: 'PAYLOAD_TOO_LARGE', message: 'the body is over 1 MB' } };
+      res.writeHead(413, { 'content-type': 'application/json', connection: 'close' }).end(JSON.stringify(refusal));
+      return;
+    }
     let body = '';
     req.setEncoding('utf8').on('data', (chunk: string) => (body += chunk));
     req.on('end', () => {
@@ -214,13 +220,53 @@ function startAlyxStandIn(): Promise<{ server: http.Server; url: string; receive
       const answer = (status: number, envelope: unknown): void => {
         res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(envelope));
       };
-      if (req.url === '/api/functions/greeter') answer(200, { request_id: 'callee', success: true, output: { hello: (parsed as { name: string }).name }, duration_ms: 1 });
-      else answer(422, { request_id: 'callee', success: false, error: { code: 'INVALID_NAME', message: 'no such name', details: { field: 'name' } }, duration_ms: 1 });
+      const hello = { request_id: 'callee', success: true, output: { hello: (parsed as { name: string }).name }, duration_ms: 1 };
+      const payload = Buffer.from(JSON.stringify(hello));
+      if (req.url === '/api/functions/greeter') answer(200, hello);
+      else if (req.url === '/api/functions/chunked-greeter') {
+        // Two writes before end: node frames them as chunks. The cut may split a UTF-8 character.
+        res.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked', trailer: 'x-check' });
+        res.write(payload.subarray(0, payload.length >> 1));
+        res.write(payload.subarray(payload.length >> 1));
+        res.addTrailers({ 'x-check': 'done' });
+        res.end();
+      } else if (req.url === '/api/functions/sized-greeter') {
+        res.writeHead(200, { 'content-type': 'application/json', 'content-length': payload.length }).end(payload);
+      } else answer(422, { request_id: 'callee', success: false, error: { code: 'INVALID_NAME', message: 'no such name', details: { field: 'name' } }, duration_ms: 1 });
     });
   });
   return new Promise((resolve) => {
     server.listen(0, '127.0.0.1', () => resolve({ server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, received }));
   });
+}
+
+/** A server that answers every request with `reply`, byte for byte, then closes; it records each request as text. */
+async function withRawServer<T>(reply: string, use: (url: string, requests: string[]) => Promise<T>): Promise<T> {
+  const requests: string[] = [];
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((socket) => {
+    sockets.add(socket);
+    socket.on('error', () => undefined).on('close', () => sockets.delete(socket));
+    let text = '';
+    let answered = false;
+    socket.setEncoding('latin1').on('data', (chunk: string) => {
+      text += chunk;
+      const headEnd = text.indexOf('\r\n\r\n');
+      if (answered || headEnd === -1) return;
+      const length = /\r\ncontent-length: *(\d+)\r\n/i.exec(`${text.slice(0, headEnd)}\r\n`)?.[1];
+      if (length === undefined || text.length < headEnd + 4 + Number(length)) return;
+      answered = true;
+      requests.push(text);
+      socket.end(reply, 'latin1');
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  try {
+    return await use(`http://127.0.0.1:${(server.address() as AddressInfo).port}`, requests);
+  } finally {
+    for (const socket of sockets) socket.destroy();
+    await new Promise((resolve) => server.close(resolve));
+  }
 }
 
 const go = hasCommand('go');
@@ -268,6 +314,16 @@ maybe('the Go helper', () => {
     const response = lines.length > 0 ? (JSON.parse(lines[lines.length - 1]) as Record<string, unknown>) : null;
     return { code, stdout: proc.stdout, stderr: proc.stderr, lines, response };
   };
+
+  test('a function built with the helper depends on neither net/http nor anything in crypto/, whose package init would slow every start', async () => {
+    const listed = await runCommand('go', ['list', '-deps', '.'], { cwd: path.join(root, 'shop'), env: goEnv(), timeoutMs: 120_000 });
+    expect([listed.code, listed.stderr]).toEqual([0, '']);
+    const deps = listed.stdout.split('\n');
+    expect(deps).toContain('net');
+    expect(deps).not.toContain('net/http');
+    expect(deps).not.toContain('crypto/tls');
+    expect(deps.filter((dep) => dep.startsWith('crypto/'))).toEqual([]);
+  }, 150_000);
 
   test('the helper file is gofmt-clean and passes go vet beside a main.go', async () => {
     const formatted = await runCommand('gofmt', ['-l', HELPER], { env: goEnv() });
@@ -383,6 +439,70 @@ maybe('the Go helper', () => {
       const context = { auth: null, env: {}, alyx_url: standIn.url, internal_token: 'token' };
       const result = await once('shop', request({ mode: 'invoke', target: 'picky' }, { context }));
       expect(result.response).toMatchObject({ success: false, error: { code: 'INVALID_NAME', message: 'no such name', status: 422, details: { field: 'name' } } });
+    });
+
+    test('ctx.Invoke reads a chunked answer (two writes, then a trailer), whatever the size and wherever the cut falls', async () => {
+      const name = `Ada ${'é'.repeat(40_000)}`;
+      const context = { auth: null, env: {}, alyx_url: standIn.url, internal_token: 'token' };
+      const result = await once('shop', request({ mode: 'invoke', target: 'chunked-greeter', input: { name } }, { context }));
+      expect(result.response).toMatchObject({ success: true, output: { got: { hello: name } } });
+    });
+
+    test('ctx.Invoke reads an answer framed by Content-Length, counted in bytes', async () => {
+      const name = `Ada ${'é'.repeat(40_000)}`;
+      const context = { auth: null, env: {}, alyx_url: standIn.url, internal_token: 'token' };
+      const result = await once('shop', request({ mode: 'invoke', target: 'sized-greeter', input: { name } }, { context }));
+      expect(result.response).toMatchObject({ success: true, output: { got: { hello: name } } });
+    });
+
+    test('ctx.Invoke gets the answer of a server that refuses the input before reading all of it', async () => {
+      const context = { auth: null, env: {}, alyx_url: standIn.url, internal_token: 'token' };
+      const result = await once('shop', request({ mode: 'invoke-error', target: 'too-large', input: { text: 'x'.repeat(8 * 1024 * 1024) } }, { context }));
+      expect(result.response?.output).toEqual({ code: 'PAYLOAD_TOO_LARGE', message: 'the body is over 1 MB', status: 413, details: null });
+    });
+
+    test('ctx.Invoke sends one HTTP/1.1 POST, the name escaped as a path segment, and reads an answer that ends with the connection', async () => {
+      const reply = 'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n{"success":true,"output":{"to":"eof"}}';
+      await withRawServer(reply, async (url, requests) => {
+        const context = { auth: null, env: {}, alyx_url: url, internal_token: 'raw-token' };
+        const result = await once('shop', request({ mode: 'invoke', target: 'a b/c', input: { name: 'Ada' } }, { context }));
+        expect(result.response).toMatchObject({ success: true, output: { got: { to: 'eof' } } });
+        expect(requests).toHaveLength(1);
+        const [head, body] = requests[0].split('\r\n\r\n');
+        const [requestLine, ...fields] = head.split('\r\n');
+        expect(requestLine).toBe('POST /api/functions/a%20b%2Fc HTTP/1.1');
+        expect(Object.fromEntries(fields.map((field) => [field.slice(0, field.indexOf(':')).toLowerCase(), field.slice(field.indexOf(':') + 1).trim()]))).toEqual({
+          host: url.slice('http://'.length), 'content-type': 'application/json', 'content-length': String(body.length),
+          authorization: 'Bearer raw-token', connection: 'close',
+        });
+        expect(JSON.parse(body)).toEqual({ name: 'Ada' });
+      });
+    });
+
+    test('ctx.Invoke skips an interim 1xx answer', async () => {
+      const envelope = '{"success":true,"output":{"after":"continue"}}';
+      const reply = `HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: ${envelope.length}\r\n\r\n${envelope}`;
+      await withRawServer(reply, async (url) => {
+        const context = { auth: null, env: {}, alyx_url: url, internal_token: 'token' };
+        const result = await once('shop', request({ mode: 'invoke', target: 'greeter' }, { context }));
+        expect(result.response).toMatchObject({ success: true, output: { got: { after: 'continue' } } });
+      });
+    });
+
+    test('ctx.Invoke given an answer cut short of its Content-Length is INVOKE_FAILED with status 0', async () => {
+      await withRawServer('HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{"success":true', async (url) => {
+        const context = { auth: null, env: {}, alyx_url: url, internal_token: 'token' };
+        const result = await once('shop', request({ mode: 'invoke-error', target: 'greeter' }, { context }));
+        expect(result.response?.output).toMatchObject({ code: 'INVOKE_FAILED', status: 0, message: expect.stringContaining('could not read the answer of greeter') });
+      });
+    });
+
+    test('ctx.Invoke with an alyx_url that is not http://host:port is INVOKE_FAILED, saying so', async () => {
+      for (const alyxUrl of ['https://127.0.0.1:8443', 'ftp://127.0.0.1:21', '127.0.0.1:8090']) {
+        const context = { auth: null, env: {}, alyx_url: alyxUrl, internal_token: 'token' };
+        const result = await once('shop', request({ mode: 'invoke-error', target: 'greeter' }, { context }));
+        expect(result.response?.output).toMatchObject({ code: 'INVOKE_FAILED', status: 0, message: expect.stringContaining('is not http://host:port') });
+      }
     });
 
     test('ctx.Invoke without anything listening is INVOKE_FAILED', async () => {

@@ -18,10 +18,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
+	"net"
+	"net/textproto"
 	"net/url"
 	"os"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -130,28 +132,26 @@ func (c *Context) Invoke(name string, input any) (json.RawMessage, error) {
 	if err != nil {
 		return nil, NewFunctionError("INVOKE_FAILED", fmt.Sprintf("the input for %s is not JSON: %v", name, err))
 	}
-	target := strings.TrimRight(c.alyxURL, "/") + "/api/functions/" + url.PathEscape(name)
-	call, err := http.NewRequest(http.MethodPost, target, bytes.NewReader(body))
-	if err != nil {
-		return nil, NewFunctionError("INVOKE_FAILED", fmt.Sprintf("could not invoke %s: %v", name, err))
+	target, err := url.Parse(strings.TrimRight(c.alyxURL, "/") + "/api/functions/" + url.PathEscape(name))
+	if err != nil || target.Scheme != "http" || target.Host == "" || target.User != nil || target.RawQuery != "" || target.Fragment != "" {
+		return nil, NewFunctionError("INVOKE_FAILED", fmt.Sprintf("could not invoke %s: alyx_url %q is not http://host:port (the Go helper speaks plain HTTP only)", name, c.alyxURL))
 	}
-	call.Header.Set("Content-Type", "application/json")
-	call.Header.Set("Authorization", "Bearer "+c.internalToken)
-	if c.Traceparent != "" {
-		call.Header.Set("traceparent", c.Traceparent)
+	if !alyxHeaderValue(c.internalToken) || !alyxHeaderValue(c.Traceparent) {
+		return nil, NewFunctionError("INVOKE_FAILED", fmt.Sprintf("could not invoke %s: the internal token or traceparent holds a control character", name))
 	}
-	answer, err := http.DefaultClient.Do(call)
+	// No deadline: alyx's timeout for this invocation ends the process, as it would any other wait.
+	conn, answer, err := alyxSend(target, body, c.internalToken, c.Traceparent)
 	if err != nil {
 		return nil, NewFunctionError("INVOKE_FAILED", fmt.Sprintf("could not reach alyx to invoke %s: %v", name, err))
 	}
-	defer answer.Body.Close()
-	raw, err := io.ReadAll(answer.Body)
+	defer conn.Close()
+	raw, err := answer.body()
 	if err != nil {
 		return nil, NewFunctionError("INVOKE_FAILED", fmt.Sprintf("could not read the answer of %s: %v", name, err))
 	}
 	status := 0
-	if answer.StatusCode >= 400 && answer.StatusCode <= 599 {
-		status = answer.StatusCode
+	if answer.status >= 400 && answer.status <= 599 {
+		status = answer.status
 	}
 	var envelope struct {
 		Success bool            `json:"success"`
@@ -159,7 +159,7 @@ func (c *Context) Invoke(name string, input any) (json.RawMessage, error) {
 		Error   json.RawMessage `json:"error"`
 	}
 	if json.Unmarshal(raw, &envelope) != nil {
-		return nil, &FunctionError{Code: "INVOKE_FAILED", Message: fmt.Sprintf("invoking %s answered HTTP %d without an envelope", name, answer.StatusCode), Status: status}
+		return nil, &FunctionError{Code: "INVOKE_FAILED", Message: fmt.Sprintf("invoking %s answered HTTP %d without an envelope", name, answer.status), Status: status}
 	}
 	if envelope.Success && status == 0 {
 		if envelope.Output == nil {
@@ -167,7 +167,7 @@ func (c *Context) Invoke(name string, input any) (json.RawMessage, error) {
 		}
 		return envelope.Output, nil
 	}
-	failure := &FunctionError{Code: "FUNCTION_ERROR", Message: fmt.Sprintf("%s failed (HTTP %d)", name, answer.StatusCode), Status: status}
+	failure := &FunctionError{Code: "FUNCTION_ERROR", Message: fmt.Sprintf("%s failed (HTTP %d)", name, answer.status), Status: status}
 	var fields struct {
 		Code    string `json:"code"`
 		Message string `json:"message"`
@@ -188,6 +188,153 @@ func (c *Context) Invoke(name string, input any) (json.RawMessage, error) {
 		}
 	}
 	return nil, failure
+}
+
+// The helper speaks just the HTTP/1.1 that a POST to alyx's own server needs, over one
+// connection per call: importing net/http would add the package initialisation of its TLS
+// stack to the start of every Go function, and most never call Invoke.
+
+// alyxAnswer is a response whose status line and headers have been read.
+type alyxAnswer struct {
+	status int
+	header textproto.MIMEHeader
+	text   *textproto.Reader
+}
+
+// alyxSend POSTs body as JSON to target and reads the answer up to its body.
+func alyxSend(target *url.URL, body []byte, token, traceparent string) (net.Conn, *alyxAnswer, error) {
+	address := target.Host
+	if target.Port() == "" {
+		address = net.JoinHostPort(target.Hostname(), "80")
+	}
+	conn, err := net.Dial("tcp", address)
+	if err != nil {
+		return nil, nil, err
+	}
+	var head bytes.Buffer
+	fmt.Fprintf(&head, "POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\nAuthorization: Bearer %s\r\n",
+		target.EscapedPath(), target.Host, len(body), token)
+	if traceparent != "" {
+		fmt.Fprintf(&head, "traceparent: %s\r\n", traceparent)
+	}
+	head.WriteString("Connection: close\r\n\r\n")
+	head.Write(body)
+	// A server that refuses the request early (413 for a body over its limit) may answer and
+	// close before it has read the whole body: the write then fails, but the answer is there.
+	_, writeErr := conn.Write(head.Bytes())
+	answer := &alyxAnswer{text: textproto.NewReader(bufio.NewReader(conn))}
+	// Interim answers (1xx) may come before the real one.
+	for answer.status < 200 {
+		if err := answer.readHead(); err != nil {
+			conn.Close()
+			if writeErr != nil {
+				return nil, nil, writeErr
+			}
+			return nil, nil, err
+		}
+	}
+	return conn, answer, nil
+}
+
+func (a *alyxAnswer) readHead() error {
+	line, err := a.text.ReadLine()
+	if err != nil {
+		return fmt.Errorf("no status line: %w", err)
+	}
+	version, rest, _ := strings.Cut(line, " ")
+	code, _, _ := strings.Cut(rest, " ")
+	status, err := strconv.Atoi(code)
+	if !strings.HasPrefix(version, "HTTP/1.") || len(code) != 3 || err != nil || status < 100 {
+		return fmt.Errorf("not an HTTP/1.x status line: %q", line)
+	}
+	header, err := a.text.ReadMIMEHeader()
+	if err != nil {
+		return fmt.Errorf("malformed headers: %w", err)
+	}
+	a.status, a.header = status, header
+	return nil
+}
+
+// body reads the body as the headers frame it: chunked, by Content-Length, or to the end of
+// the connection, which the request asked the server to close.
+func (a *alyxAnswer) body() ([]byte, error) {
+	if a.status == 204 || a.status == 304 {
+		return nil, nil
+	}
+	if coding := a.header.Get("Transfer-Encoding"); coding != "" {
+		if !strings.EqualFold(strings.TrimSpace(coding), "chunked") {
+			return nil, fmt.Errorf("unsupported Transfer-Encoding %q", coding)
+		}
+		return a.chunked()
+	}
+	var body bytes.Buffer
+	if lengths := a.header.Values("Content-Length"); len(lengths) > 0 {
+		for _, other := range lengths[1:] {
+			if other != lengths[0] {
+				return nil, fmt.Errorf("conflicting Content-Length headers %q", lengths)
+			}
+		}
+		length, err := strconv.ParseInt(strings.TrimSpace(lengths[0]), 10, 63)
+		if err != nil || length < 0 {
+			return nil, fmt.Errorf("invalid Content-Length %q", lengths[0])
+		}
+		// CopyN grows the buffer as bytes arrive, so a lying length cannot allocate up front.
+		if _, err := io.CopyN(&body, a.text.R, length); err != nil {
+			return nil, alyxShort(err)
+		}
+		return body.Bytes(), nil
+	}
+	_, err := io.Copy(&body, a.text.R)
+	return body.Bytes(), err
+}
+
+func (a *alyxAnswer) chunked() ([]byte, error) {
+	var body bytes.Buffer
+	for {
+		line, err := a.text.ReadLine()
+		if err != nil {
+			return nil, alyxShort(err)
+		}
+		sizeText, _, _ := strings.Cut(line, ";")
+		size, err := strconv.ParseInt(strings.TrimSpace(sizeText), 16, 63)
+		if err != nil || size < 0 {
+			return nil, fmt.Errorf("invalid chunk size line %q", line)
+		}
+		if size == 0 {
+			// Trailers, if any, end with an empty line like the headers.
+			if _, err := a.text.ReadMIMEHeader(); err != nil {
+				return nil, fmt.Errorf("malformed trailers: %w", alyxShort(err))
+			}
+			return body.Bytes(), nil
+		}
+		if _, err := io.CopyN(&body, a.text.R, size); err != nil {
+			return nil, alyxShort(err)
+		}
+		if end, err := a.text.ReadLine(); err != nil {
+			return nil, alyxShort(err)
+		} else if end != "" {
+			return nil, fmt.Errorf("a chunk of %d bytes is followed by %q, not CRLF", size, end)
+		}
+	}
+}
+
+// alyxShort says that an answer ended early, which a bare io.EOF would not.
+func alyxShort(err error) error {
+	if err == nil || err == io.EOF {
+		return io.ErrUnexpectedEOF
+	}
+	return err
+}
+
+// alyxHeaderValue reports whether value can be a header value as is: a CR or LF would end the
+// header early and let the rest pass for headers of its own.
+func alyxHeaderValue(value string) bool {
+	for i := 0; i < len(value); i++ {
+		if c := value[i]; (c < ' ' && c != '\t') || c == 0x7f {
+			return false
+		}
+	}
+	return true
 }
 
 // Handle runs fn for the request on stdin, or, in reuse mode (ALYX_REUSE=1), for each request
