@@ -1,4 +1,4 @@
-import { AlyxError, ExecutionError, MemoryLimitExceededError, OutputTooLargeError, TimeoutError } from '../errors';
+import { AlyxError, ExecutionError, MemoryLimitExceededError, OutputTooLargeError } from '../errors';
 import type { Logger } from '../logger';
 import { StderrLog } from '../protocol/function-output';
 import { frameRequest, LineFramer, readFramedLine } from '../protocol/framed';
@@ -7,6 +7,7 @@ import type { FunctionProcess } from './native-process';
 import { abortError, startError, type RunOutcome } from './outcome';
 import { owner, type Invocation } from './owner';
 import { residentBytes } from './process-group';
+import { exited, how, strayLine, stdoutClosed, timedOut } from './resident-faults';
 import { endFunctionProcess, heapWasExhausted, spawnFunctionProcess, type SpawnSpec } from './spawn';
 
 /** What a reuse process runs: fixed when it starts. */
@@ -55,7 +56,6 @@ const MEMORY_SAMPLE_MS = 50;
 const DRAIN_AFTER_EXIT_MS = 2000;
 /** After stdout closed, how long its exit may take to arrive before the close alone is the fault. */
 const EXIT_AFTER_CLOSE_MS = 200;
-const NO_HELPER = 'a function with reuse: true must be written with alyx\'s helper (alyx/handler, "from alyx import handler", or the Go helper file), which reads one request per line: use the helper, or remove reuse from its manifest';
 
 /**
  * One process of a function in reuse mode (SPEC §10): started once, it serves invocations one
@@ -137,7 +137,7 @@ export class ResidentProcess {
       this.#stderr = new StderrLog(call.logger);
       const current: Current = { call, resolve, timers: [], onAbort: () => this.#abort(current), peakMemory: 0, unsent: false, sent: null };
       this.#current = current;
-      current.timers.push(setTimeout(() => this.#fault(this.#timeoutError(call.timeoutMs)), call.timeoutMs));
+      current.timers.push(setTimeout(() => this.#fault(timedOut(call.timeoutMs, this.#state === 'starting', this.#framer.pendingBytes)), call.timeoutMs));
       const cap = this.#spec.memoryLimitBytes ?? 0;
       const invocation = this.#invocation;
       if (cap > 0 && invocation) current.timers.push(setInterval(() => this.#sampleMemory(invocation, cap, current), MEMORY_SAMPLE_MS));
@@ -214,16 +214,7 @@ export class ResidentProcess {
       if (this.#retired) void this.end();
       return;
     }
-    const shown = line.length > 200 ? `${line.slice(0, 200)}…` : line;
-    if (this.#state === 'starting') {
-      this.#fault(new ExecutionError(`The function wrote to stdout before announcing reuse mode (${JSON.stringify(shown)}): ${NO_HELPER}.`));
-    } else {
-      this.#fault(
-        new ExecutionError(
-          `In reuse mode stdout carries only responses, and the function wrote another line on it (${JSON.stringify(shown)}): write output with console.log or print, which the helper sends to stderr, not to file descriptor 1 directly.`,
-        ),
-      );
-    }
+    this.#fault(strayLine(line, this.#state === 'starting'));
   }
 
   #exited(code: number | null, signal: NodeJS.Signals | null): void {
@@ -248,10 +239,7 @@ export class ResidentProcess {
       return;
     }
     // Most often it is exiting, and its exit (which says how) is about to arrive.
-    const closedAlone = setTimeout(() => {
-      const why = this.#state === 'starting' ? NO_HELPER : 'in reuse mode it must stay open for the next response';
-      this.#fault(new ExecutionError(`The function closed its stdout: ${why}.`));
-    }, EXIT_AFTER_CLOSE_MS);
+    const closedAlone = setTimeout(() => this.#fault(stdoutClosed(this.#state === 'starting')), EXIT_AFTER_CLOSE_MS);
     this.#child?.once('exit', () => clearTimeout(closedAlone));
   }
 
@@ -259,27 +247,13 @@ export class ResidentProcess {
   #afterExit(): void {
     if (this.#state === 'ending' || this.#state === 'ended') return;
     const exit = this.#exit ?? { code: null, signal: null };
-    const how = exit.signal ? `was ended by signal ${exit.signal}` : `exited with code ${exit.code}`;
     const cap = this.#spec.memoryLimitBytes ?? 0;
     if (this.#current && cap > 0 && heapWasExhausted(this.#stderr.tail)) {
       this.#fault(new MemoryLimitExceededError(cap, this.#current.peakMemory, true));
-    } else if (this.#state === 'starting') {
-      this.#fault(new ExecutionError(`The function's process ${how} before announcing reuse mode: ${NO_HELPER}.`, { exit_code: exit.code, signal: exit.signal }));
-    } else {
-      const half = this.#framer.pendingBytes > 0 ? `, after ${this.#framer.pendingBytes} bytes of a line without its newline` : '';
-      if (!this.#current) this.#logger.warn({ exit_code: exit.code, signal: exit.signal }, `a reuse process ${how} between invocations; another starts when one is needed`);
-      this.#fault(new ExecutionError(`The function's process ${how} during the invocation${half}.`, { exit_code: exit.code, signal: exit.signal }));
+      return;
     }
-  }
-
-  #timeoutError(timeoutMs: number): AlyxError {
-    if (this.#state === 'starting') {
-      return new ExecutionError(`The function's process did not announce reuse mode within ${timeoutMs} ms: ${NO_HELPER}.`, { timeout_ms: timeoutMs });
-    }
-    const error = new TimeoutError(timeoutMs);
-    const pending = this.#framer.pendingBytes;
-    if (pending === 0) return error;
-    return new TimeoutError(timeoutMs, `The function did not answer within ${timeoutMs} ms and was ended; it had written ${pending} bytes of a line without the newline that ends a response in reuse mode.`);
+    if (!this.#current && this.#state !== 'starting') this.#logger.warn({ exit_code: exit.code, signal: exit.signal }, `a reuse process ${how(exit)} between invocations; another starts when one is needed`);
+    this.#fault(exited(exit, this.#state === 'starting', this.#framer.pendingBytes));
   }
 
   #sampleMemory(invocation: Invocation, cap: number, current: Current): void {
