@@ -3,10 +3,14 @@
  * The limit for reuse mode's design, for bench/reuse.ts: a minimal HTTP server that keeps ONE
  * process of each function, started as alyx starts a reuse process (ALYX_REUSE=1), writes each
  * request to it as one line on its stdin and answers with its next line on stdout. Requests that
- * arrive while it is busy wait in its stdin, in order. No timeouts, no memory caps, no logs: what
- * alyx costs beyond this is alyx's own share.
+ * arrive while it is busy wait in its stdin, in order (pipelined). No timeouts, no memory caps,
+ * no logs: what alyx costs beyond this is alyx's own share.
  *
- *   node bench/pipe-server.cjs '{"name": {"command": [...], "cwd": "...", "env": {...}}}' PORT
+ * With --one-at-a-time, a request is written only once the process has answered the one before,
+ * as alyx's contract has it (SPEC §10: one invocation at a time per process): the process then
+ * waits for each next request instead of finding it already in its stdin.
+ *
+ *   node bench/pipe-server.cjs '{"name": {"command": [...], "cwd": "...", "env": {...}}}' PORT [--one-at-a-time]
  *
  * Listens on 127.0.0.1:PORT once every process has written the helper's handshake.
  */
@@ -18,6 +22,7 @@ const HANDSHAKE = '{"alyx_reuse":1}';
 const HANDSHAKE_DEADLINE_MS = 20_000;
 const functions = JSON.parse(process.argv[2]);
 const port = Number(process.argv[3]);
+const oneAtATime = process.argv[4] === '--one-at-a-time';
 const alyxUrl = `http://127.0.0.1:${port}`;
 
 /** 64 hex characters, from a pooled buffer as alyx draws them: one randomFillSync per 128 tokens, not one per request. */
@@ -37,6 +42,8 @@ function startProcess(fn) {
   const child = spawn(fn.command[0], fn.command.slice(1), { cwd: fn.cwd, env: { ...process.env, ...fn.env, ALYX_REUSE: '1' }, stdio: ['pipe', 'pipe', 'inherit'] });
   /** Who waits for the next response line, oldest first. */
   const waiting = [];
+  /** One at a time: the request lines not yet written, those of waiting[1] onwards. */
+  const unwritten = [];
   let handshaken = false;
   let exited = false;
   let pending = '';
@@ -52,8 +59,11 @@ function startProcess(fn) {
     for (let newline = pending.indexOf('\n'); newline !== -1; newline = pending.indexOf('\n')) {
       const line = pending.slice(0, newline);
       pending = pending.slice(newline + 1);
-      if (handshaken) waiting.shift()?.(line);
-      else if (line.trim() === HANDSHAKE) {
+      if (handshaken) {
+        // The next request goes out before this answer is sent, so the process works while node answers.
+        if (unwritten.length > 0) child.stdin.write(`${unwritten.shift()}\n`);
+        waiting.shift()?.(line);
+      } else if (line.trim() === HANDSHAKE) {
         handshaken = true;
         onHandshake();
       }
@@ -62,6 +72,7 @@ function startProcess(fn) {
   child.stdin.on('error', () => undefined);
   child.on('exit', () => {
     exited = true;
+    unwritten.length = 0;
     for (const answer of waiting.splice(0)) answer(null);
   });
   return {
@@ -70,7 +81,8 @@ function startProcess(fn) {
     call(line, answer) {
       if (exited) return answer(null);
       waiting.push(answer);
-      child.stdin.write(`${line}\n`);
+      if (oneAtATime && waiting.length > 1) unwritten.push(line);
+      else child.stdin.write(`${line}\n`);
     },
   };
 }
