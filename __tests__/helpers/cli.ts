@@ -58,6 +58,8 @@ export function runCommand(command: string, args: string[], options: CliOptions 
       clearTimeout(timer);
       resolve({ code, stdout, stderr });
     });
+    // A program that exits without reading its input (EPIPE) answers by its exit all the same.
+    child.stdin.on('error', () => undefined);
     child.stdin.end(options.input ?? '');
   });
 }

@@ -55,7 +55,7 @@ describe('Ctrl-C in alyx dev with a call in flight', () => {
     terminal.type('\x03');
     await terminal.waitForOutput(/"msg":"SIGINT: shutting down, 1 invocation\(s\) running \(press Ctrl-C again to exit now\)"/);
     terminal.type('\x03');
-    expect(await terminal.exited(5000)).toBe(1);
+    expect({ status: await terminal.exited(5000), output: terminal.output() }).toEqual({ status: 1, output: expect.any(String) });
     expect(terminal.output()).toContain('alyx: SIGINT again: exiting now');
   });
 
@@ -63,7 +63,8 @@ describe('Ctrl-C in alyx dev with a call in flight', () => {
     const terminal = runOnTerminal(['dev', '-C', root, '--port', '0', '--host', '127.0.0.1', '--log-format', 'json']);
     await terminal.waitForOutput(/alyx dev listening on/);
     terminal.type('\x03');
-    expect(await terminal.exited(10_000)).toBe(0);
+    // With what alyx printed, so that a failure shows how far it got.
+    expect({ status: await terminal.exited(10_000), output: terminal.output() }).toEqual({ status: 0, output: expect.any(String) });
     expect(terminal.output()).toContain('"msg":"SIGINT: shutting down, 0 invocation(s) running"');
     expect(terminal.output()).not.toContain('again');
   });
