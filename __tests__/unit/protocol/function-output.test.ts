@@ -2,6 +2,12 @@ import { logStdoutLines, StderrLog } from '../../../src/protocol/function-output
 import { parseStdout } from '../../../src/protocol/protocol';
 import { captureLogs } from '../../helpers/logs';
 
+/**
+ * Work per line over millions of lines takes seconds; bounded work, tens of ms. The line between
+ * them leaves room for a loaded 2-core machine (this is no speed target, which benchmarks hold).
+ */
+const BOUNDED_MS = 1000;
+
 /** pino writes through a stream: its lines arrive a turn of the loop later. */
 const settled = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
@@ -59,7 +65,7 @@ describe("a function's stderr in alyx's log", () => {
     const started = performance.now();
     for (let index = 0; index < chunks; index++) stderr.write(chunk);
     stderr.flush();
-    expect(performance.now() - started).toBeLessThan(250);
+    expect(performance.now() - started).toBeLessThan(BOUNDED_MS);
     await settled();
     const logged = lines();
     expect(logged).toHaveLength(1001);

@@ -1,5 +1,11 @@
 import { DEFAULT_FUNCTION_ERROR_CODE, normaliseResponse, parseStdout } from '../../../src/protocol/protocol';
 
+/**
+ * Work per line over millions of lines takes seconds; bounded work, tens of ms. The line between
+ * them leaves room for a loaded 2-core machine (this is no speed target, which benchmarks hold).
+ */
+const BOUNDED_MS = 1000;
+
 const OK = { request_id: 'r1', success: true, output: { message: 'Hello, World!' }, logs: [{ level: 'info', message: 'hi' }] };
 
 describe('parseStdout (SPEC §5)', () => {
@@ -105,14 +111,14 @@ describe('parseStdout (SPEC §5)', () => {
     expect(result.response).toEqual({ success: true, output: { lines }, logs: [] });
     expect(result.otherLines).toHaveLength(1000);
     expect(result.dropped).toEqual({ lines: lines - 1000, bytes: 2 * (lines - 1000) });
-    expect(elapsedMs).toBeLessThan(250);
+    expect(elapsedMs).toBeLessThan(BOUNDED_MS);
   });
 
   it('a flood of lines that end with a brace is passed over without parsing each', () => {
     const stdout = `${JSON.stringify({ output: 'first' })}\n${'x}\n'.repeat(1_000_000)}`;
     const started = performance.now();
     const result = parseStdout(stdout);
-    expect(performance.now() - started).toBeLessThan(250);
+    expect(performance.now() - started).toBeLessThan(BOUNDED_MS);
     expect(result.response).toEqual({ success: true, output: 'first', logs: [] });
     expect(result.dropped?.lines).toBe(1_000_000 - 1000);
   });
