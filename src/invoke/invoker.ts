@@ -165,7 +165,6 @@ export class Invoker {
   ): Promise<RunResult> {
     const { def } = registered;
     const name = def.name;
-    const spawnSpec = this.#spawnSpec(registered, snapshot);
     // Encoded before a warm process is taken: nothing that can fail stands between taking one and handing it its request.
     const payload = encodeRequest({
       request_id: requestId,
@@ -184,6 +183,7 @@ export class Invoker {
       const residents = this.#residents() ?? (this.#ownResidents = new ResidentPool({ logger: this.#logger }));
       return residents.run(name, registered, () => this.#residentSpec(registered, snapshot), { requestId, payload, timeoutMs, signal, logger });
     }
+    const spawnSpec = this.#spawnSpec(registered, snapshot);
     const lease = this.#hooks.pool?.acquire(name, registered, def.pool ?? this.#config.functions.pool, () => spawnSpec);
     // runProcess owns the warm process from here on, and never rejects.
     const result = await runProcess(
