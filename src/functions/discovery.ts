@@ -5,6 +5,7 @@ import { expandEnvMap } from '../config/expand-env';
 import { parseDuration, parseMegabytes } from '../config/units';
 import { readManifest, type Manifest } from './manifest';
 import { RUNTIME_TABLE } from './runtimes';
+import { parseSchedules } from './schedules';
 import type { BuildConfig, FunctionDef, Runtime } from './types';
 
 export const FUNCTION_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
@@ -73,6 +74,8 @@ export function loadFunction(dir: string, functionsRealPath: string, env: NodeJS
   if (manifest.name !== undefined && manifest.name !== name) {
     return invalid(`manifest name "${manifest.name}" must equal the folder name "${name}" (or be left out)`, manifestFile);
   }
+  const schedules = parseSchedules(manifest.schedules);
+  if (!schedules.ok) return invalid(`${path.basename(manifestFile ?? 'manifest.yaml')}: ${schedules.problems.join('; ')}`, manifestFile);
 
   let build: BuildConfig | null = null;
   if (manifest.build) {
@@ -105,6 +108,8 @@ export function loadFunction(dir: string, functionsRealPath: string, env: NodeJS
     reuse: manifest.reuse === true,
     env: expandEnvMap(manifest.env, env),
     build,
+    schedules: schedules.schedules,
+    retries: manifest.retries ?? null,
   };
 }
 
@@ -190,7 +195,8 @@ export function isInside(parent: string, child: string): boolean {
 function emptyDef(name: string, dir: string, manifestFile: string | null): FunctionDef {
   return {
     name, dir, runtime: null, entry: null, manifestFile, description: null, timeoutMs: null,
-    memoryBytes: null, concurrency: null, pool: null, reuse: false, env: {}, build: null, invalid: null,
+    memoryBytes: null, concurrency: null, pool: null, reuse: false, env: {}, build: null, schedules: [], retries: null,
+    invalid: null,
   };
 }
 

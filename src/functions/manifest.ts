@@ -2,6 +2,7 @@ import path from 'node:path';
 import fs from 'node:fs';
 import { readYamlMapping } from '../config/yaml-file';
 import { validateAgainst } from '../config/schemas';
+import type { ManifestSchedule } from './schedules';
 import type { Runtime } from './types';
 
 export const MANIFEST_FILE_NAMES = ['manifest.yaml', 'manifest.yml'];
@@ -19,6 +20,9 @@ export interface Manifest {
   reuse?: boolean;
   env?: Record<string, string | number | boolean>;
   build?: { command?: string; args?: string[]; watch?: string[]; output: string };
+  retries?: number;
+  /** Checked beyond the schema by parseSchedules. */
+  schedules?: ManifestSchedule[];
 }
 
 export type ManifestResult =
@@ -35,6 +39,6 @@ export function readManifest(dir: string): ManifestResult {
   if (!read.ok) return { file, problem: `${relative} ${read.problem}` };
   const problems = validateAgainst('manifest', read.data);
   if (problems.length > 0) return { file, problem: `${relative}: ${problems.join('; ')}` };
-  const { routes: _routes, hooks: _hooks, schedules: _schedules, dependencies: _dependencies, ...manifest } = read.data;
+  const { routes: _routes, hooks: _hooks, dependencies: _dependencies, ...manifest } = read.data;
   return { file, manifest: manifest as Manifest };
 }

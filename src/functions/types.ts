@@ -1,4 +1,5 @@
 import type { RuntimeName } from '../config/resolve';
+import type { ScheduleDef } from './schedules';
 
 export type Runtime = RuntimeName | 'binary';
 
@@ -32,6 +33,10 @@ export interface FunctionDef {
   /** The manifest's env, already expanded. */
   readonly env: Readonly<Record<string, string>>;
   readonly build: BuildConfig | null;
+  /** SPEC §12: the manifest's schedules, checked; empty when it has none. */
+  readonly schedules: readonly ScheduleDef[];
+  /** Retries of its background invocations; null: `state.retries`. */
+  readonly retries: number | null;
   /** Why the function cannot run (bad name, bad manifest, no entry); null when valid. */
   readonly invalid: string | null;
 }

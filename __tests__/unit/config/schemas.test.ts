@@ -85,6 +85,9 @@ describe('manifest schema', () => {
         pool: 2,
         env: { KEY: 'value', N: 1, B: true },
         build: { command: 'npm', args: ['run', 'build'], watch: ['*.ts', 'src/**/*.ts'], output: 'dist/index.js' },
+        reuse: true,
+        retries: 3,
+        schedules: [{ name: 'nightly', type: 'cron', expression: '0 3 * * *', timezone: 'Europe/Berlin', config: { input: {} }, enabled: true }],
       }),
     ).toEqual([]);
   });
@@ -99,15 +102,44 @@ describe('manifest schema', () => {
     ]);
   });
 
-  it('accepts and ignores routes, hooks, schedules and dependencies of the earlier server', () => {
+  it('accepts and ignores routes, hooks and dependencies of the earlier server', () => {
     expect(
       validateAgainst('manifest', {
         routes: [{ path: '/hello', methods: ['GET'] }],
         hooks: [{ type: 'database', source: 'users' }],
-        schedules: [{ name: 'nightly', cron: '0 0 * * *' }],
         dependencies: ['lodash'],
       }),
     ).toEqual([]);
+  });
+
+  it("accepts schedules in the earlier server's shape, other keys of config included", () => {
+    expect(
+      validateAgainst('manifest', {
+        retries: 0,
+        schedules: [
+          { name: 'nightly', type: 'cron', expression: '0 3 * * *', timezone: 'Europe/Berlin', config: { input: { a: 1 }, timeout: '1m' }, enabled: false },
+          { name: 'poll', type: 'interval', expression: '5m' },
+          { name: 'once', type: 'one_time', expression: '2026-05-01T10:00:00Z', config: {} },
+        ],
+      }),
+    ).toEqual([]);
+  });
+
+  it('rejects a schedule without name, type or expression, with another key, or with a bad type, and retries out of 0..100', () => {
+    expect(validateAgainst('manifest', { retries: 101, schedules: [{ cron: '0 0 * * *' }, { name: 'a', type: 'daily', expression: '@daily', config: { input: [] } }] })).toEqual(
+      expect.arrayContaining([
+        'retries: must be <= 100 (got 101)',
+        'schedules.0.name: is required',
+        'schedules.0.type: is required',
+        'schedules.0.expression: is required',
+        expect.stringMatching(/^schedules\.0\.cron: unknown key/),
+        'schedules.1.type: must be one of cron, interval, one_time (got "daily")',
+        'schedules.1.config.input: must be a mapping of keys (got [])',
+      ]),
+    );
+    expect(validateAgainst('manifest', { schedules: [{ name: 'has space', type: 'cron', expression: '@daily' }] })).toEqual([
+      expect.stringMatching(/^schedules\.0\.name: /),
+    ]);
   });
 
   it('rejects an unknown key with readable text', () => {

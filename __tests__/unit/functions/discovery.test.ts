@@ -85,7 +85,8 @@ describe('entry-file table (SPEC §3), first match wins', () => {
     const { dir, fn } = discoverOne({ 'fn/index.js': HANDLER });
     expect(fn).toEqual({
       name: 'fn', dir, runtime: 'node', entry: path.join(dir, 'index.js'), manifestFile: null, description: null,
-      timeoutMs: null, memoryBytes: null, concurrency: null, pool: null, reuse: false, env: {}, build: null, invalid: null,
+      timeoutMs: null, memoryBytes: null, concurrency: null, pool: null, reuse: false, env: {}, build: null, schedules: [], retries: null,
+      invalid: null,
     });
   });
 });
@@ -103,6 +104,7 @@ describe('manifest', () => {
           'concurrency: 4',
           'pool: 2',
           'reuse: true',
+          'retries: 5',
           'env: { GREETING: "hi $WHO", URL: "${HOST}/x" }',
           'build:',
           '  command: npm',
@@ -128,6 +130,8 @@ describe('manifest', () => {
       reuse: true,
       env: { GREETING: 'hi world', URL: 'http://h/x' },
       build: { command: 'npm', args: ['run', 'build'], watch: ['src/**/*.ts'], output: path.join(dir, 'dist/index.js') },
+      schedules: [],
+      retries: 5,
       invalid: null,
     });
   });
@@ -195,13 +199,64 @@ describe('manifest', () => {
     expect(fn.manifestFile).toMatch(/manifest\.yaml$/);
   });
 
-  it('the keys of the earlier server (routes, hooks, schedules, dependencies) are accepted', () => {
+  it('the keys of the earlier server alyx ignores (routes, hooks, dependencies) are accepted', () => {
     const { fn } = discoverOne({
       'fn/index.js': HANDLER,
       'fn/manifest.yaml': 'routes: [{ path: /x }]\nhooks: []\nschedules: []\ndependencies: [lodash]\n',
     });
     expect(fn.invalid).toBeNull();
     expect(fn.runtime).toBe('node');
+    expect(fn.schedules).toEqual([]);
+  });
+});
+
+describe('schedules (SPEC §12)', () => {
+  it('are read with their defaults: timezone UTC, input {}, enabled', () => {
+    const { fn } = discoverOne({
+      'reports/index.js': HANDLER,
+      'reports/manifest.yaml': [
+        'schedules:',
+        '  - { name: nightly, type: cron, expression: "0 3 * * *", timezone: Europe/Berlin, config: { input: { kind: full } } }',
+        '  - { name: poll, type: interval, expression: 5m, enabled: false }',
+        '  - { name: launch, type: one_time, expression: 2026-05-01T10:00:00Z }',
+        '',
+      ].join('\n'),
+    });
+    expect(fn.invalid).toBeNull();
+    expect(fn.retries).toBeNull();
+    expect(fn.schedules).toEqual([
+      { name: 'nightly', type: 'cron', expression: '0 3 * * *', timezone: 'Europe/Berlin', input: { kind: 'full' }, enabled: true },
+      { name: 'poll', type: 'interval', expression: '5m', timezone: 'UTC', input: {}, enabled: false, intervalMs: 300_000 },
+      { name: 'launch', type: 'one_time', expression: '2026-05-01T10:00:00Z', timezone: 'UTC', input: {}, enabled: true, at: Date.parse('2026-05-01T10:00:00Z') },
+    ]);
+  });
+
+  it('a bad expression makes the function invalid, naming the schedule; the others are unaffected', () => {
+    const { fns } = discover({
+      'broken/index.js': HANDLER,
+      'broken/manifest.yaml': 'schedules:\n  - { name: ok, type: interval, expression: 1h }\n  - { name: nightly, type: cron, expression: "61 * * * *" }\n',
+      'fine/index.js': HANDLER,
+    });
+    expect(fns.map((fn) => [fn.name, fn.invalid === null])).toEqual([['broken', false], ['fine', true]]);
+    expect(fns[0]).toMatchObject({ runtime: null, schedules: [], manifestFile: expect.stringMatching(/manifest\.yaml$/) });
+    expect(fns[0].invalid).toBe(
+      'manifest.yaml: schedules[1] "nightly": expression "61 * * * *" is not a valid cron expression (Invalid value for minute: 61): ' +
+        'write 5 fields (minute hour day-of-month month day-of-week), 6 with seconds first, or one of @hourly, @daily, @weekly, @monthly, @yearly, @annually, @midnight',
+    );
+  });
+
+  it.each([
+    ['an unknown timezone', '{ name: a, type: cron, expression: "@daily", timezone: Mars/Olympus }', /schedules\[0\] "a": timezone "Mars\/Olympus" is not an IANA time zone/],
+    ['a name used twice', '{ name: a, type: cron, expression: "@daily" }\n  - { name: a, type: interval, expression: 1h }', /schedules\[1\] "a": the name is already used by schedules\[0\]/],
+    ['an unknown type (schema)', '{ name: a, type: weekly, expression: "@daily" }', /schedules\.0\.type: must be one of cron, interval, one_time \(got "weekly"\)/],
+    ['a missing expression (schema)', '{ name: a, type: cron }', /schedules\.0\.expression: is required/],
+    ['an unknown key (schema)', '{ name: a, type: cron, expression: "@daily", cron: "@daily" }', /schedules\.0\.cron: unknown key/],
+  ])('%s makes the function invalid', (_what, item, reason) => {
+    expectInvalid({ 'fn/index.js': HANDLER, 'fn/manifest.yaml': `schedules:\n  - ${item}\n` }, reason);
+  });
+
+  it.each([['-1'], ['101'], ['2.5'], ['"3"']])('retries %s is out of range or not an integer', (retries) => {
+    expectInvalid({ 'fn/index.js': HANDLER, 'fn/manifest.yaml': `retries: ${retries}\n` }, /manifest\.yaml: retries: must be/);
   });
 });
 
