@@ -72,9 +72,32 @@ describe('alyx list, invoke and build', () => {
       const result = await alyx(['list']);
       expect(result.code).toBe(0);
       expect(result.stdout).toMatch(/^production mode/);
-      expect(result.stdout).toMatch(/echo\s+node\s+ready\s+index\.js\s+\S*node\S* \S*functions\/echo\/index\.js/);
+      expect(result.stdout).toMatch(/NAME\s+RUNTIME\s+STATUS\s+ENTRY\s+SCHEDULES\s+RUNS\n/);
+      expect(result.stdout).toMatch(/echo\s+node\s+ready\s+index\.js\s+-\s+\S*node\S* \S*functions\/echo\/index\.js/);
       expect(result.stdout).toMatch(/built\s+node\s+not_built/);
       expect(result.stdout).toContain('4 of 6 ready');
+    });
+
+    it('shows each function\'s schedules: their count in the table, the list in --json; a bad schedule makes it invalid', async () => {
+      fs.writeFileSync(
+        path.join(root, 'functions', 'echo', 'manifest.yaml'),
+        'schedules:\n  - { name: nightly, type: cron, expression: "0 3 * * *", timezone: Europe/Berlin }\n  - { name: poll, type: interval, expression: 5m }\n',
+      );
+      fs.writeFileSync(path.join(root, 'functions', 'fails', 'manifest.yaml'), 'schedules:\n  - { name: nightly, type: cron, expression: "61 * * * *" }\n');
+
+      const table = await alyx(['list']);
+      expect(table.code).toBe(0);
+      expect(table.stdout).toMatch(/echo\s+node\s+ready\s+index\.js\s+2\s+\S*node/);
+      expect(table.stdout).toMatch(/fails\s+-\s+invalid\s+-\s+-\s+manifest\.yaml: schedules\[0\] "nightly": expression "61 \* \* \* \*" is not a valid cron expression/);
+
+      const byName = Object.fromEntries(JSON.parse((await alyx(['list', '--json'])).stdout).functions.map((fn: { name: string }) => [fn.name, fn]));
+      expect(byName.echo.schedules).toEqual([
+        { name: 'nightly', type: 'cron', expression: '0 3 * * *', timezone: 'Europe/Berlin', enabled: true },
+        { name: 'poll', type: 'interval', expression: '5m', timezone: 'UTC', enabled: true },
+      ]);
+      expect(byName.fails).toMatchObject({ status: 'invalid', message: expect.stringContaining('(Invalid value for minute: 61)') });
+      expect(byName.fails).not.toHaveProperty('schedules');
+      expect(byName.prebuilt).not.toHaveProperty('schedules');
     });
   });
 

@@ -1,6 +1,7 @@
 import path from 'node:path';
 import type { AlyxConfig } from '../config/resolve';
 import type { RegisteredFunction } from './registry';
+import type { ScheduleDef } from './schedules';
 
 /** One function as GET /api/functions and `alyx list --json` show it. */
 export interface FunctionDescription {
@@ -19,6 +20,8 @@ export interface FunctionDescription {
   shim?: string;
   /** Present (true) for a function in reuse mode (SPEC §10). */
   reuse?: true;
+  /** Present when the function has schedules (SPEC §12). */
+  schedules?: Array<Pick<ScheduleDef, 'name' | 'type' | 'expression' | 'timezone' | 'enabled'>>;
 }
 
 export function describeFunction({ def, plan }: RegisteredFunction, config: AlyxConfig): FunctionDescription {
@@ -35,6 +38,9 @@ export function describeFunction({ def, plan }: RegisteredFunction, config: Alyx
   if (plan.message) description.message = plan.message;
   if (plan.shim) description.shim = plan.shim;
   if (def.reuse) description.reuse = true;
+  if (def.schedules.length > 0) {
+    description.schedules = def.schedules.map(({ name, type, expression, timezone, enabled }) => ({ name, type, expression, timezone, enabled }));
+  }
   return description;
 }
 

@@ -28,10 +28,11 @@ export async function listCommand(options: ListOptions): Promise<void> {
     fn.runtime ?? '-',
     fn.status,
     fn.entry ?? '-',
+    String(fn.schedules?.length ?? '-'),
     fn.command ? fn.command.join(' ') : (fn.message ?? ''),
   ]);
   process.stdout.write(`${config.mode} mode, ${config.functions.path}\n\n`);
-  process.stdout.write(`${formatTable(['NAME', 'RUNTIME', 'STATUS', 'ENTRY', 'RUNS'], rows)}\n`);
+  process.stdout.write(`${formatTable(['NAME', 'RUNTIME', 'STATUS', 'ENTRY', 'SCHEDULES', 'RUNS'], rows)}\n`);
   const ready = body.functions.filter((fn) => fn.status === 'ready').length;
   process.stdout.write(`\n${ready} of ${body.count} ready\n`);
   const shims = new Map(body.functions.filter((fn) => fn.shim && fn.command).map((fn) => [fn.shim as string, (fn.command as string[])[0]]));
