@@ -151,3 +151,43 @@ export class ServerStartError extends AlyxError {
     super('SERVER_START_ERROR', message);
   }
 }
+
+/** The state store cannot be opened or written: a bad path, a corrupt file, no SQLite driver. Exit status 1. */
+export class StateUnavailableError extends AlyxError {
+  constructor(message: string) {
+    super('STATE_UNAVAILABLE', message);
+  }
+}
+
+/** An id in a path that cannot be a request id or a dead letter's id: it never reaches the store. */
+export class InvalidIdError extends AlyxError {
+  constructor(what: string) {
+    super('INVALID_ID', `The ${what} is not a valid id: ids are 1 to 128 letters, digits, ".", "_" and "-".`);
+  }
+}
+
+export class InvocationNotFoundError extends AlyxError {
+  constructor(requestId: string) {
+    super('INVOCATION_NOT_FOUND', `No background invocation "${requestId}": it was never queued here, or its result is older than state.result_ttl.`);
+  }
+}
+
+export class DeadLetterNotFoundError extends AlyxError {
+  constructor(id: string) {
+    super('DEAD_LETTER_NOT_FOUND', `No dead letter "${id}": see GET /api/dead-letters or "alyx dead-letters" for the ids.`);
+  }
+}
+
+/** X-Callback-Url must be an absolute http(s) URL. */
+export class InvalidCallbackUrlError extends AlyxError {
+  constructor(given: string) {
+    super('INVALID_CALLBACK_URL', `X-Callback-Url ${JSON.stringify(given.slice(0, 200))} is not an absolute http:// or https:// URL: give one, or leave the header out.`);
+  }
+}
+
+/** `alyx schedules run FUNCTION/NAME` named no schedule. */
+export class ScheduleNotFoundError extends AlyxError {
+  constructor(spec: string) {
+    super('SCHEDULE_NOT_FOUND', `No schedule "${spec}": see "alyx schedules" or GET /api/schedules for FUNCTION/NAME.`);
+  }
+}

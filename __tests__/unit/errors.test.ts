@@ -23,6 +23,12 @@ const instances: errors.AlyxError[] = [
   new errors.InternalError(),
   new errors.ServerStartError('x'),
   new errors.FunctionExistsError('functions/x'),
+  new errors.StateUnavailableError('x'),
+  new errors.InvalidIdError('request id'),
+  new errors.InvocationNotFoundError('r'),
+  new errors.DeadLetterNotFoundError('d'),
+  new errors.InvalidCallbackUrlError('ftp://x'),
+  new errors.ScheduleNotFoundError('f/n'),
 ];
 
 describe('the error catalogue', () => {

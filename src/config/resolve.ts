@@ -51,7 +51,9 @@ export interface AlyxConfig {
   };
   readonly runtimes: Readonly<Partial<Record<RuntimeName, { readonly command: string; readonly args: readonly string[] }>>>;
   readonly logging: { readonly level: string; readonly format: LogFormat };
-  readonly dev: { readonly enabled: boolean; readonly watch: boolean };
+  readonly dev: { readonly enabled: boolean; readonly watch: boolean; readonly schedules: boolean };
+  /** SPEC §11: where background work lives. `url` is an absolute file path for SQLite, or a nats:// URL. */
+  readonly state: { readonly url: string; readonly resultTtlMs: number; readonly retries: number };
   /** The admin endpoints' bearer token (ALYX_ADMIN_TOKEN or ALYX_ADMIN_TOKEN_FILE); null: none. A secret: never log it. */
   readonly adminToken: string | null;
   /** Keys of the earlier Alyx server found in alyx.yaml and ignored; the caller warns once. */
@@ -158,7 +160,7 @@ export function toConfig(
   configFile: string | null,
   ignoredKeys: string[],
 ): AlyxConfig {
-  const { server, functions, logging, dev } = raw;
+  const { server, functions, logging, dev, state } = raw;
   const tls = { enabled: server.tls.enabled, certFile: server.tls.cert_file, keyFile: server.tls.key_file };
   if (tls.enabled && (!tls.certFile || !tls.keyFile)) {
     throw new ConfigError(`${configFile ?? 'alyx.yaml'}: server.tls.cert_file and server.tls.key_file are required when server.tls.enabled is true`);
@@ -207,7 +209,12 @@ export function toConfig(
     },
     runtimes,
     logging: { level: logging.level, format: logging.format },
-    dev: { enabled: dev.enabled, watch: dev.watch },
+    dev: { enabled: dev.enabled, watch: dev.watch, schedules: dev.schedules },
+    state: {
+      url: /^[a-z][a-z0-9+.-]*:\/\//i.test(state.url) ? state.url : path.resolve(options.projectDir, state.url),
+      resultTtlMs: parseDuration(state.result_ttl) as number,
+      retries: state.retries,
+    },
     adminToken: readAdminToken(options.env),
     ignoredKeys,
   };

@@ -142,6 +142,10 @@ function describeError(error: ErrorObject): string | null {
         // A description starts with what the value is ("a size such as …"), then ";" and the rest.
         return `${at}: must be ${parent.description.split(';')[0]} (got ${shown(error.data)})`;
       }
+      if (error.keyword === 'pattern') {
+        const what = typeof parent.description === 'string' ? parent.description.split(';')[0] : `text matching ${(error.params as { pattern: string }).pattern}`;
+        return `${at}: must be ${what} (got ${shown(error.data)})`;
+      }
       return `${at || 'the document'}: must be ${readableType(error)} (got ${shown(error.data)})`;
     case 'if':
       return null; // the failing branch reports the real problem

@@ -81,7 +81,8 @@ describe('defaults', () => {
     });
     expect(config.runtimes).toEqual({});
     expect(config.logging).toEqual({ level: 'info', format: 'json' });
-    expect(config.dev).toEqual({ enabled: false, watch: true });
+    expect(config.dev).toEqual({ enabled: false, watch: true, schedules: false });
+    expect(config.state).toEqual({ url: path.join(config.projectDir, '.alyx', 'state.db'), resultTtlMs: 24 * 3_600_000, retries: 3 });
     expect(config.ignoredKeys).toEqual([]);
   });
 
@@ -474,7 +475,7 @@ describe('one definition per key', () => {
   }
 
   it('the resolved configuration reads every key the schema defines, and defaults come from the schema alone', () => {
-    const raw: Record<string, unknown> = { server: {}, functions: {}, logging: {}, dev: {}, runtimes: {} };
+    const raw: Record<string, unknown> = { server: {}, functions: {}, logging: {}, dev: {}, runtimes: {}, state: {} };
     expect(validateAgainst('alyx', raw, true)).toEqual([]);
     const read = new Set<string>();
     toConfig(recording(raw, read), 'production', { projectDir: '/project', env: {} }, null, []);

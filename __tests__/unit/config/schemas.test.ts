@@ -51,7 +51,8 @@ describe('alyx schema', () => {
     expect(validateAgainst('alyx', data, true)).toEqual([]);
     expect(data.server).toMatchObject({ port: 8090, max_body_size: '6mb', read_timeout: '30s', shutdown_timeout: '10s' });
     expect(data.functions).toMatchObject({ path: './functions', timeout: '30s', memory_limit: 0, concurrency: 0, queue: 100, inherit_env: true, pool: 1 });
-    expect(data.dev).toEqual({ enabled: false, watch: true });
+    expect(data.dev).toEqual({ enabled: false, watch: true, schedules: false });
+    expect(data.state).toEqual({ url: '.alyx/state.db', result_ttl: '24h', retries: 3 });
   });
 
   it('describes a bad memory_limit as a size, in words that read', () => {
