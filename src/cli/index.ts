@@ -75,12 +75,39 @@ function buildProgram(): Command {
         .description('run one invocation without a server and print its envelope')
         .argument('<name>', 'function name')
         .option('-d, --data <json>', 'input: a JSON object, @file, or - for standard input')
-        .option('--json', 'print the envelope as JSON even on a terminal (it always is when piped)'),
+        .option('--json', 'print the envelope as JSON even on a terminal (it always is when piped)')
+        .option('--async', 'queue a background invocation in the state store instead; the next alyx that serves the project runs it'),
     ),
-  ).action(async (name: string, _options, command: Command) => {
-    await prepareToRunFunctions();
+  ).action(async (name: string, options: { async?: boolean }, command: Command) => {
+    if (!options.async) await prepareToRunFunctions();
     const { invokeCommand } = await import('./commands/invoke');
     await invokeCommand(name, command.optsWithGlobals());
+  });
+
+  modeOptions(
+    projectOptions(
+      program
+        .command('schedules')
+        .description('list the schedules with their next and last runs, or queue one fire now')
+        .argument('[action]', '"run" to queue one fire now')
+        .argument('[schedule]', 'FUNCTION/NAME, with run')
+        .option('--json', 'print the body of GET /api/schedules'),
+    ),
+  ).action(async (action: string | undefined, spec: string | undefined, _options, command: Command) => {
+    const { schedulesCommand } = await import('./commands/schedules');
+    await schedulesCommand(action, spec, command.optsWithGlobals());
+  });
+
+  projectOptions(
+    program
+      .command('dead-letters')
+      .description('list the background invocations that failed for good, queue one again, or drop one')
+      .argument('[action]', '"retry" or "drop"')
+      .argument('[id]', "the dead letter's id, with retry or drop")
+      .option('--json', 'print the body of GET /api/dead-letters'),
+  ).action(async (action: string | undefined, id: string | undefined, _options, command: Command) => {
+    const { deadLettersCommand } = await import('./commands/dead-letters');
+    await deadLettersCommand(action, id, command.optsWithGlobals());
   });
 
   projectOptions(

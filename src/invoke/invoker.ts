@@ -30,6 +30,10 @@ export interface InvokeOptions {
   readonly requestId?: string;
   /** Ends the invocation early: client gone, server shutting down. */
   readonly signal?: AbortSignal;
+  /** context.trigger: what started it; default `{type: "cli"}`. */
+  readonly trigger?: Readonly<{ type: string } & Record<string, unknown>>;
+  /** context.attempt; default 1. */
+  readonly attempt?: number;
 }
 
 /** The outcome of one invocation, whether the function or alyx produced it. */
@@ -56,6 +60,8 @@ export function toEnvelope(result: InvocationResult): Record<string, unknown> {
   envelope.duration_ms = result.durationMs;
   return envelope;
 }
+
+const CLI_TRIGGER = Object.freeze({ type: 'cli' });
 
 /** Runs functions by name: finds the definition, assembles the request and environment, runs it. */
 export class Invoker {
@@ -131,7 +137,7 @@ export class Invoker {
     } catch (error) {
       return failWith(error as AlyxError);
     }
-    const result = await this.#run(registered, snapshot, requestId, input, options.signal);
+    const result = await this.#run(registered, snapshot, requestId, input, options);
     // The slot is held until the process and what it left behind are gone, which can be after the answer.
     void result.finished.then(release);
 
@@ -161,7 +167,7 @@ export class Invoker {
     snapshot: FunctionSnapshot,
     requestId: string,
     input: Record<string, unknown>,
-    signal: AbortSignal | undefined,
+    { signal, trigger = CLI_TRIGGER, attempt = 1 }: InvokeOptions,
   ): Promise<RunResult> {
     const { def } = registered;
     const name = def.name;
@@ -175,6 +181,8 @@ export class Invoker {
         env: { ...this.#config.functions.env, ...def.env },
         alyx_url: this.#baseUrl,
         internal_token: randomHex(32),
+        trigger,
+        attempt,
       },
     });
     const timeoutMs = def.timeoutMs ?? this.#config.functions.timeoutMs;

@@ -6,6 +6,10 @@ export interface InvocationContext {
   env: Readonly<Record<string, string>>;
   alyx_url: string;
   internal_token: string;
+  /** What started the invocation (SPEC §5): `{type: "http", method, path}`, `{type: "async"}`, `{type: "schedule", …}`. */
+  trigger?: Readonly<Record<string, unknown>>;
+  /** Counts from 1; above 1 for a retried background invocation. */
+  attempt?: number;
 }
 
 export interface FunctionRequest {

@@ -9,6 +9,7 @@ import { ResidentPool } from '../process/resident-pool';
 import { diffSnapshots, FunctionRegistry, loadSnapshot, type FunctionSnapshot } from '../functions/registry';
 import { owner } from '../process/owner';
 import { startDevLoop } from '../dev/dev-loop';
+import { Background } from '../background/background';
 import type { Logger } from '../logger';
 import { createHttpServer } from './app';
 import { BodyBudget } from './body-budget';
@@ -49,6 +50,8 @@ export async function runServer(options: RunServerOptions): Promise<void> {
   const inflight = new InflightInvocations();
   const pool = new ProcessPool({ logger });
   const residents = new ResidentPool({ logger });
+  /** Set once made: the development watcher may reload before. */
+  let startedBackground: Background | null = null;
   /**
    * Re-discovers the functions. Warm processes run what they loaded when they started: an
    * operator's reload (SIGHUP, the admin endpoint) picking up a deploy ends them all; a
@@ -67,6 +70,7 @@ export async function runServer(options: RunServerOptions): Promise<void> {
       }
     }
     logChanges(logger, previous, registry.snapshot, reason);
+    startedBackground?.reloaded();
     return registry.snapshot.functions.size;
   };
   const devLoop =
@@ -83,6 +87,8 @@ export async function runServer(options: RunServerOptions): Promise<void> {
         })
       : null;
   const invoker = new Invoker(config, registry, logger, env, { waitForBuild: devLoop?.waitForBuild, pool, residents });
+  const background = new Background({ config, registry, invoker, logger });
+  startedBackground = background;
   const context: ServerContext = {
     config,
     registry,
@@ -95,6 +101,7 @@ export async function runServer(options: RunServerOptions): Promise<void> {
     isShuttingDown: () => shuttingDown,
     reload: () => reload('admin reload'),
     env,
+    background,
   };
   const server = createHttpServer(context);
   let url: string;
@@ -106,6 +113,14 @@ export async function runServer(options: RunServerOptions): Promise<void> {
     throw error;
   }
   invoker.useBaseUrl(url);
+  try {
+    // After listen: background invocations are told the address they may call back.
+    background.startIfNeeded();
+  } catch (error) {
+    server.close();
+    await Promise.all([devLoop?.close(), pool.close(), residents.close(), background.stop(0)]);
+    throw error;
+  }
   owner.reportTo(logger);
   logger.info({ url, mode: config.mode, process_start: processStartWay(), subreaper: owner.isSubreaper }, `alyx ${config.mode === 'development' ? 'dev' : 'serve'} listening on ${url}`);
   if (processStartWay() !== 'posix_spawn') logger.info(processStartNote());
@@ -119,11 +134,14 @@ export async function runServer(options: RunServerOptions): Promise<void> {
       server.close();
       server.closeIdleConnections();
       await Promise.all([devLoop?.close(), pool.close()]);
-      if (!(await inflight.waitForAll(config.server.shutdownTimeoutMs))) {
+      const drainRequests = async (): Promise<void> => {
+        if (await inflight.waitForAll(config.server.shutdownTimeoutMs)) return;
         logger.warn({ running: inflight.size }, `ending ${inflight.size} invocation(s) still running after server.shutdown_timeout`);
         inflight.abortAll(new ShuttingDownError());
         await inflight.waitForAll(ABORT_GRACE_MS);
-      }
+      };
+      // Background invocations get the same time; what does not finish goes back to the queue.
+      await Promise.all([drainRequests(), background.stop(config.server.shutdownTimeoutMs)]);
       // Reuse processes serving an invocation end after its answer: by now every one is answered.
       await residents.close();
       server.closeAllConnections();

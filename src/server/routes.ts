@@ -1,44 +1,15 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
-import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { AlyxConfig } from '../config/resolve';
-import { ClientClosedError, FunctionNotFoundError, MethodNotAllowedError, NotFoundError, ShuttingDownError, UnauthorizedError } from '../errors';
+import { ClientClosedError, FunctionNotFoundError, MethodNotAllowedError, NotFoundError, ShuttingDownError } from '../errors';
 import { describeAll } from '../functions/describe';
-import { FUNCTION_NAME_PATTERN } from '../functions/discovery';
-import { toEnvelope, type Invoker } from '../invoke/invoker';
-import type { FunctionRegistry } from '../functions/registry';
-import type { Logger } from '../logger';
+import { toEnvelope } from '../invoke/invoker';
+import { requireAdmin } from './admin-auth';
+import { asyncInvoke, dropDeadLetter, invocationState, listDeadLetters, listSchedules, retryDeadLetter } from './background-routes';
 import { parseJsonObject, queryToInput, readBody } from './body';
-import type { BodyBudget } from './body-budget';
-import type { InflightInvocations } from './inflight';
+import { decodeName } from './function-name';
 import { sendJson } from './respond';
+import type { Handler, RequestInfo, ServerContext } from './server-context';
 import { headersFor, httpStatusFor } from './status';
 
-/** What the request handlers share. */
-export interface ServerContext {
-  readonly config: AlyxConfig;
-  readonly registry: FunctionRegistry;
-  readonly invoker: Invoker;
-  readonly logger: Logger;
-  readonly inflight: InflightInvocations;
-  /** The memory request bodies in flight may hold together. */
-  readonly bodies: BodyBudget;
-  readonly version: string;
-  readonly startedAt: number;
-  readonly isShuttingDown: () => boolean;
-  /** Re-discovers the functions and returns how many there are. */
-  readonly reload: () => number;
-  readonly env: NodeJS.ProcessEnv;
-}
-
-export interface RequestInfo {
-  readonly req: IncomingMessage;
-  readonly res: ServerResponse;
-  readonly pathname: string;
-  readonly query: URLSearchParams;
-  readonly requestId: string;
-}
-
-type Handler = (context: ServerContext, request: RequestInfo, param: string | null) => Promise<void> | void;
+export type { ServerContext } from './server-context';
 
 interface Route {
   readonly pattern: RegExp;
@@ -53,6 +24,12 @@ const ROUTES: readonly Route[] = [
   { pattern: /^\/api\/health\/?$/, methods: { GET: health } },
   { pattern: /^\/api\/ready\/?$/, methods: { GET: ready } },
   { pattern: /^\/api\/admin\/reload\/?$/, methods: { POST: adminReload } },
+  { pattern: /^\/api\/async\/functions\/([^/]+)\/?$/, methods: { POST: asyncInvoke } },
+  { pattern: /^\/api\/invocations\/([^/]+)\/?$/, methods: { GET: invocationState } },
+  { pattern: /^\/api\/schedules\/?$/, methods: { GET: listSchedules } },
+  { pattern: /^\/api\/dead-letters\/?$/, methods: { GET: listDeadLetters } },
+  { pattern: /^\/api\/dead-letters\/([^/]+)\/?$/, methods: { DELETE: dropDeadLetter } },
+  { pattern: /^\/api\/dead-letters\/([^/]+)\/retry\/?$/, methods: { POST: retryDeadLetter } },
 ];
 
 /**
@@ -97,7 +74,8 @@ async function invokeFunction(context: ServerContext, request: RequestInfo, rawN
   }
 }
 
-async function invokeWith(context: ServerContext, { req, res, requestId }: RequestInfo, name: string, input: Record<string, unknown>): Promise<void> {
+async function invokeWith(context: ServerContext, request: RequestInfo, name: string, input: Record<string, unknown>): Promise<void> {
+  const { req, res, requestId } = request;
   // A client that goes away ends its invocation; shutdown can end it too.
   const controller = new AbortController();
   const onClose = (): void => {
@@ -106,7 +84,11 @@ async function invokeWith(context: ServerContext, { req, res, requestId }: Reque
   res.once('close', onClose);
   // Gone while its body was read: the close event has passed, and nothing should spawn.
   if (req.socket.destroyed) onClose();
-  const result = await context.inflight.track(controller, context.invoker.invoke(name, input, { requestId, signal: controller.signal }));
+  const result = await context.inflight.track(controller, context.invoker.invoke(name, input, {
+      requestId,
+      signal: controller.signal,
+      trigger: { type: 'http', method: req.method ?? 'GET', path: request.pathname },
+    }),);
   res.off('close', onClose);
 
   const status = result.success ? 200 : httpStatusFor(result.error?.code ?? '', result.reportedByFunction, result.requestedStatus);
@@ -115,17 +97,6 @@ async function invokeWith(context: ServerContext, { req, res, requestId }: Reque
     { function: name, request_id: requestId, status, duration_ms: result.durationMs, ...(result.error ? { code: result.error.code } : {}) },
     `${req.method} ${name} ${status} ${result.durationMs}ms`,
   );
-}
-
-/** A URL path segment as a function name; null when it cannot be one (encoded slashes, dots). */
-function decodeName(segment: string): string | null {
-  let name: string;
-  try {
-    name = decodeURIComponent(segment);
-  } catch {
-    return null;
-  }
-  return FUNCTION_NAME_PATTERN.test(name) ? name : null;
 }
 
 function counts(context: ServerContext): { functions: number; ready: number } {
@@ -154,18 +125,7 @@ function ready(context: ServerContext, { res }: RequestInfo): void {
 }
 
 function adminReload(context: ServerContext, { req, res, pathname }: RequestInfo): void {
-  if (context.config.mode === 'production') {
-    const token = context.config.adminToken;
-    if (!token) throw new NotFoundError(pathname);
-    if (!bearerMatches(req.headers.authorization, token)) throw new UnauthorizedError();
-  }
+  requireAdmin(context.config, req, pathname);
   const count = context.reload();
   sendJson(res, 200, { success: true, count });
-}
-
-/** Compares the bearer token in constant time (hashing first hides the length too). */
-function bearerMatches(header: string | undefined, token: string): boolean {
-  const given = /^Bearer (.+)$/i.exec(header ?? '')?.[1] ?? '';
-  const digest = (value: string): Buffer => createHash('sha256').update(value).digest();
-  return timingSafeEqual(digest(given), digest(token)) && given.length > 0;
 }

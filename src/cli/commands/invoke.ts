@@ -1,6 +1,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { UsageError } from '../../errors';
+import { randomUUID } from 'node:crypto';
+import type { AlyxConfig } from '../../config/resolve';
+import { FunctionNotFoundError, FunctionNotReadyError, UsageError } from '../../errors';
+import { statusUrl } from '../../server/background-routes';
+import { openStateStore } from '../../state/open-store';
 import { Invoker, toEnvelope } from '../../invoke/invoker';
 import { parseInputText } from '../../invoke/json-input';
 import { FunctionRegistry, loadSnapshot } from '../../functions/registry';
@@ -10,6 +14,7 @@ import { formatForTerminal } from '../invoke-output';
 export interface InvokeCommandOptions extends ProjectOptions {
   data?: string;
   json?: boolean;
+  async?: boolean;
 }
 
 /** `alyx invoke NAME`: one invocation without a server; prints the envelope, or on a terminal the output readably. */
@@ -17,6 +22,10 @@ export async function invokeCommand(name: string, options: InvokeCommandOptions)
   const input = parseInput(options.data, options.cwd ?? process.cwd());
   const { config, logger } = loadContext(options, modeFromFlags(options), 2);
   const registry = new FunctionRegistry(() => loadSnapshot(config));
+  if (options.async) {
+    await queueInvocation(config, registry, name, input);
+    return;
+  }
   const invoker = new Invoker(config, registry, logger);
   const result = await invoker.invoke(name, input);
   // A function in reuse mode leaves its process waiting for the next request: it is ended here.
@@ -24,6 +33,20 @@ export async function invokeCommand(name: string, options: InvokeCommandOptions)
   const readable = process.stdout.isTTY && !options.json;
   process.stdout.write(readable ? formatForTerminal(result) : `${JSON.stringify(toEnvelope(result), null, 2)}\n`);
   process.exitCode = result.success ? 0 : 1;
+}
+
+/** --async: stores the invocation for the next alyx that serves the project (SPEC §11); no server needs to run. */
+async function queueInvocation(config: AlyxConfig, registry: FunctionRegistry, name: string, input: Record<string, unknown>): Promise<void> {
+  const registered = registry.get(name);
+  if (!registered) throw new FunctionNotFoundError(name);
+  if (registered.plan.status !== 'ready') throw new FunctionNotReadyError(name, registered.plan.status, registered.plan.message ?? 'it cannot run');
+  const store = openStateStore(config);
+  try {
+    const { record } = await store.enqueue({ requestId: randomUUID(), function: name, input, trigger: { type: 'async' }, callbackUrl: null });
+    process.stdout.write(`${JSON.stringify({ request_id: record.requestId, status: record.status, status_url: statusUrl(record.requestId) }, null, 2)}\n`);
+  } finally {
+    await store.close();
+  }
 }
 
 /** --data JSON, @file, or - for stdin; absent means {}. It must be a JSON object. */

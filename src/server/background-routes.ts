@@ -1,0 +1,122 @@
+import { DeadLetterNotFoundError, FunctionNotFoundError, FunctionNotReadyError, InvalidCallbackUrlError, InvalidIdError, InvocationNotFoundError, ShuttingDownError } from '../errors';
+import { describeSchedules } from '../background/scheduler';
+import { STATE_ID_PATTERN, type InvocationRecord } from '../state/store';
+import { requireAdmin } from './admin-auth';
+import { parseJsonObject, readBody } from './body';
+import { decodeName } from './function-name';
+import { sendJson } from './respond';
+import type { RequestInfo, ServerContext } from './server-context';
+
+/** POST /api/async/functions/:name (SPEC §11): checked as a synchronous call is, stored, then 202. */
+export async function asyncInvoke(context: ServerContext, { req, res, requestId }: RequestInfo, rawName: string | null): Promise<void> {
+  if (context.isShuttingDown()) throw new ShuttingDownError();
+  const name = decodeName(rawName ?? '');
+  const registered = name === null ? undefined : context.registry.get(name);
+  if (name === null || !registered) throw new FunctionNotFoundError(name ?? rawName ?? '');
+  if (registered.plan.status !== 'ready') throw new FunctionNotReadyError(name, registered.plan.status, registered.plan.message ?? 'it cannot run');
+  const callbackUrl = callbackUrlFrom(req.headers['x-callback-url']);
+  const lease = await readBody(req, context.config.server.maxBodyBytes, context.bodies);
+  let input: Record<string, unknown>;
+  try {
+    input = parseJsonObject(lease.body);
+  } finally {
+    lease.release();
+  }
+  const { record, created } = await context.background.enqueue({ requestId, function: name, input, trigger: { type: 'async' }, callbackUrl });
+  context.logger.info({ function: name, request_id: requestId, status: 202, created }, `POST async ${name} 202 ${created ? 'queued' : `already ${record.status}`}`);
+  sendJson(res, 202, { request_id: record.requestId, status: record.status, status_url: statusUrl(record.requestId) });
+}
+
+/** GET /api/invocations/:id */
+export async function invocationState(context: ServerContext, { res }: RequestInfo, rawId: string | null): Promise<void> {
+  const id = stateId(rawId, 'request id');
+  const record = await context.background.existingStore()?.get(id);
+  if (!record) throw new InvocationNotFoundError(id);
+  sendJson(res, 200, describeInvocation(record));
+}
+
+/** GET /api/dead-letters */
+export async function listDeadLetters(context: ServerContext, { req, res, pathname }: RequestInfo): Promise<void> {
+  requireAdmin(context.config, req, pathname);
+  const letters = (await context.background.existingStore()?.listDeadLetters()) ?? [];
+  sendJson(res, 200, {
+    dead_letters: letters.map((letter) => ({
+      id: letter.id,
+      request_id: letter.requestId,
+      function: letter.function,
+      attempts: letter.attempts,
+      error: letter.error,
+      failed_at: new Date(letter.failedAt).toISOString(),
+    })),
+    count: letters.length,
+  });
+}
+
+/** POST /api/dead-letters/:id/retry: the invocation is queued again, with its retries afresh. */
+export async function retryDeadLetter(context: ServerContext, { req, res, pathname }: RequestInfo, rawId: string | null): Promise<void> {
+  requireAdmin(context.config, req, pathname);
+  const id = stateId(rawId, 'dead letter id');
+  const record = await context.background.existingStore()?.retryDeadLetter(id);
+  if (!record) throw new DeadLetterNotFoundError(id);
+  context.background.wake();
+  sendJson(res, 202, { request_id: record.requestId, status: record.status, status_url: statusUrl(record.requestId) });
+}
+
+/** DELETE /api/dead-letters/:id */
+export async function dropDeadLetter(context: ServerContext, { req, res, pathname }: RequestInfo, rawId: string | null): Promise<void> {
+  requireAdmin(context.config, req, pathname);
+  const id = stateId(rawId, 'dead letter id');
+  if (!(await context.background.existingStore()?.dropDeadLetter(id))) throw new DeadLetterNotFoundError(id);
+  sendJson(res, 200, { success: true, id });
+}
+
+/** GET /api/schedules */
+export async function listSchedules(context: ServerContext, { res }: RequestInfo): Promise<void> {
+  const runs = (await context.background.existingStore()?.scheduleRuns()) ?? [];
+  sendJson(res, 200, { schedules: describeSchedules(context.registry, runs) });
+}
+
+/** The body of GET /api/invocations/:id, and what `alyx invoke --async` prints. */
+export function describeInvocation(record: InvocationRecord): Record<string, unknown> {
+  const iso = (ms: number | null): string | undefined => (ms === null ? undefined : new Date(ms).toISOString());
+  return {
+    request_id: record.requestId,
+    function: record.function,
+    status: record.status,
+    attempts: record.attempts,
+    created_at: iso(record.createdAt),
+    started_at: iso(record.startedAt),
+    finished_at: iso(record.finishedAt),
+    ...(record.status === 'failed' ? { retry_at: iso(record.runAt) } : {}),
+    envelope: record.envelope ?? undefined,
+  };
+}
+
+export function statusUrl(requestId: string): string {
+  return `/api/invocations/${encodeURIComponent(requestId)}`;
+}
+
+/** A path segment as a store id; anything that could reach outside the store is refused first. */
+function stateId(raw: string | null, what: string): string {
+  let id: string;
+  try {
+    id = decodeURIComponent(raw ?? '');
+  } catch {
+    throw new InvalidIdError(what);
+  }
+  if (!STATE_ID_PATTERN.test(id)) throw new InvalidIdError(what);
+  return id;
+}
+
+function callbackUrlFrom(header: string | string[] | undefined): string | null {
+  if (header === undefined) return null;
+  const given = Array.isArray(header) ? header.join(',') : header;
+  let url: URL;
+  try {
+    url = new URL(given);
+  } catch {
+    throw new InvalidCallbackUrlError(given);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new InvalidCallbackUrlError(given);
+  return url.href;
+}
