@@ -162,7 +162,7 @@ export class StateUnavailableError extends AlyxError {
 /** An id in a path that cannot be a request id or a dead letter's id: it never reaches the store. */
 export class InvalidIdError extends AlyxError {
   constructor(what: string) {
-    super('INVALID_ID', `The ${what} is not a valid id: ids are 1 to 128 letters, digits, ".", "_" and "-".`);
+    super('INVALID_ID', `The ${what} is not a valid id: ids are 1 to 128 letters, digits, ".", "_" and "-", not starting with ".".`);
   }
 }
 

@@ -29,12 +29,14 @@ export class Scheduler {
   #timer: NodeJS.Timeout | null = null;
   #ticking: Promise<void> | null = null;
   #stopped = false;
+  #startedAt = Date.now();
 
   constructor(options: SchedulerOptions) {
     this.#options = options;
   }
 
   start(): void {
+    this.#startedAt = Date.now();
     if (this.#options.fires) void this.#tick();
   }
 
@@ -76,8 +78,12 @@ export class Scheduler {
       }
       if (latest === null || (lastFireAt !== null && latest <= lastFireAt)) continue;
       if (await store.fireSchedule(key, latest, fireInvocation(functionName, schedule, latest), now)) {
-        const late = now - latest > 1000 ? `, made up ${Math.round((now - latest) / 1000)} s late` : '';
-        logger.info({ function: functionName, schedule: schedule.name, scheduled_at: new Date(latest).toISOString() }, `schedule ${functionName}/${schedule.name} fired for ${new Date(latest).toISOString()}${late}`);
+        // A fire time before this process started was missed while no alyx ran it.
+        const madeUp = latest < this.#startedAt;
+        logger.info(
+          { function: functionName, schedule: schedule.name, scheduled_at: new Date(latest).toISOString(), made_up: madeUp },
+          `schedule ${functionName}/${schedule.name} fired for ${new Date(latest).toISOString()}${madeUp ? ', made up at start' : ''}`,
+        );
         this.#options.onQueued();
       }
     }

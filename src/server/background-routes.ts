@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { DeadLetterNotFoundError, FunctionNotFoundError, FunctionNotReadyError, InvalidCallbackUrlError, InvalidIdError, InvocationNotFoundError, ShuttingDownError } from '../errors';
 import { describeSchedules } from '../background/scheduler';
 import { STATE_ID_PATTERN, type InvocationRecord } from '../state/store';
@@ -22,8 +23,10 @@ export async function asyncInvoke(context: ServerContext, { req, res, requestId 
   } finally {
     lease.release();
   }
-  const { record, created } = await context.background.enqueue({ requestId, function: name, input, trigger: { type: 'async' }, callbackUrl });
-  context.logger.info({ function: name, request_id: requestId, status: 202, created }, `POST async ${name} 202 ${created ? 'queued' : `already ${record.status}`}`);
+  // An X-Request-Id that could not be read back (a leading dot) is replaced, as an invalid one is.
+  const id = STATE_ID_PATTERN.test(requestId) ? requestId : randomUUID();
+  const { record, created } = await context.background.enqueue({ requestId: id, function: name, input, trigger: { type: 'async' }, callbackUrl });
+  context.logger.info({ function: name, request_id: id, status: 202, created }, `POST async ${name} 202 ${created ? 'queued' : `already ${record.status}`}`);
   sendJson(res, 202, { request_id: record.requestId, status: record.status, status_url: statusUrl(record.requestId) });
 }
 

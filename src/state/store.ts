@@ -97,5 +97,8 @@ export interface StateStore {
   close(): Promise<void>;
 }
 
-/** Request ids and dead-letter ids: what an X-Request-Id may be (SPEC §6). Anything else is refused before the store. */
-export const STATE_ID_PATTERN = /^[A-Za-z0-9._-]{1,128}$/;
+/**
+ * Request ids and dead-letter ids: what an X-Request-Id may be (SPEC §6), but not starting with
+ * a dot, so that no id reads as a path segment ("..") in any store. Anything else is refused before the store.
+ */
+export const STATE_ID_PATTERN = /^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$/;

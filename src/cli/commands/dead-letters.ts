@@ -15,7 +15,7 @@ export async function deadLettersCommand(action: string | undefined, id: string 
     throw new UsageError(`Unknown action "${action}": use "alyx dead-letters", "alyx dead-letters retry ID" or "alyx dead-letters drop ID".`);
   }
   if (action && (id === undefined || !STATE_ID_PATTERN.test(id))) {
-    throw new UsageError(`"alyx dead-letters ${action}" needs the dead letter's id (1 to 128 letters, digits, ".", "_" and "-"): see "alyx dead-letters".`);
+    throw new UsageError(`"alyx dead-letters ${action}" needs the dead letter's id (1 to 128 letters, digits, ".", "_" and "-", not starting with "."): see "alyx dead-letters".`);
   }
   const { config } = loadContext(options, undefined, 2);
   if (!action && !fs.existsSync(config.state.url)) {

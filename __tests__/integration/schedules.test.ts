@@ -1,0 +1,154 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { cleanEnv, runCli } from '../helpers/cli';
+import { recordingFunction, waitForInvocation } from '../helpers/background';
+import { waitFor } from '../helpers/processes';
+import { makeProject, removeProject } from '../helpers/project';
+import { request, startServer, stopAllServers, type RunningServer } from '../helpers/server';
+
+jest.setTimeout(90_000);
+
+/** SPEC §12 against real alyx processes that are restarted and killed for real. */
+describe('schedules', () => {
+  let project: string;
+  const serve = (args: string[] = []): Promise<RunningServer> => startServer(['serve', '-C', project, ...args], { env: cleanEnv() });
+  /** Each fire time that ran: the trigger's scheduled_at, as the function saw it. */
+  const fired = (): string[] => {
+    const file = path.join(project, 'fired.log');
+    return fs.existsSync(file) ? fs.readFileSync(file, 'utf8').split('\n').filter(Boolean) : [];
+  };
+  const ticker = (manifest: string): Record<string, string> => ({
+    'functions/ticker/index.js': recordingFunction(
+      "fs.appendFileSync('../../fired.log', r.context.trigger.scheduled_at + ' ' + r.context.trigger.schedule + '\\n'); reply({ trigger: r.context.trigger });",
+    ),
+    'functions/ticker/manifest.yaml': manifest,
+  });
+  const pause = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+  afterEach(async () => {
+    await stopAllServers();
+    removeProject(project);
+  });
+
+  it('an interval of 1 s over 30 s with two restarts, one a SIGKILL: no fire time runs twice', async () => {
+    project = makeProject(ticker('schedules:\n  - { name: tick, type: interval, expression: 1s }\n'));
+    const started = Date.now();
+    let server = await serve();
+    await waitFor(() => fired().length >= 5, 15_000);
+    await server.stop('SIGKILL');
+    server = await serve();
+    await waitFor(() => Date.now() - started >= 20_000, 20_000, 200);
+    expect(await server.stop('SIGTERM')).toMatchObject({ code: 0 });
+    server = await serve();
+    await waitFor(() => Date.now() - started >= 30_000, 20_000, 200);
+    await server.stop('SIGTERM');
+
+    const times = fired().map((line) => line.split(' ')[0]);
+    expect(times.length).toBeGreaterThanOrEqual(8);
+    expect(new Set(times).size).toBe(times.length);
+    // Every fire time is a whole second (intervals are counted from the Unix epoch).
+    for (const time of times) expect(Date.parse(time) % 1000).toBe(0);
+  });
+
+  it('a fire time missed while alyx was down runs once at start: the latest, not each', async () => {
+    project = makeProject(ticker('schedules:\n  - { name: every2, type: interval, expression: 2s }\n'));
+    let server = await serve();
+    await waitFor(() => fired().length >= 1, 10_000);
+    await server.stop('SIGTERM');
+    const stoppedAt = Date.now();
+    const before = fired().length;
+    await pause(4500);
+    server = await serve();
+    const madeUpLine = await server.waitForLog((line) => line.made_up === true, 10_000);
+    await waitFor(() => fired().length >= before + 1, 10_000);
+    await server.stop('SIGTERM');
+    // Two fire times passed while alyx was down; only the latest of them ran, once.
+    const madeUpAt = Date.parse(madeUpLine.scheduled_at as string);
+    expect(madeUpAt).toBeGreaterThan(stoppedAt + 2000);
+    expect(server.logs().filter((line) => line.made_up === true)).toHaveLength(1);
+    const times = fired().map((line) => Date.parse(line.split(' ')[0]));
+    expect(times.filter((time) => time > stoppedAt && time < madeUpAt)).toEqual([]);
+    expect(times.filter((time) => time === madeUpAt)).toHaveLength(1);
+  });
+
+  it('a one_time schedule in the past runs once and never again across restarts', async () => {
+    project = makeProject(ticker('schedules:\n  - { name: launch, type: one_time, expression: "2026-01-01T09:00:00Z", config: { input: { go: true } } }\n'));
+    for (let round = 0; round < 3; round++) {
+      const server = await serve();
+      if (round === 0) await waitFor(() => fired().length === 1, 10_000);
+      else await pause(1500);
+      await server.stop('SIGTERM');
+    }
+    expect(fired()).toEqual(['2026-01-01T09:00:00.000Z launch']);
+  });
+
+  it('development fires schedules only on request, or by themselves with dev.schedules: true', async () => {
+    project = makeProject(ticker('schedules:\n  - { name: tick, type: interval, expression: 1s }\n  - { name: nightly, type: cron, expression: "0 3 * * *", timezone: Europe/Berlin }\n'));
+    const server = await startServer(['dev', '-C', project, '--no-watch'], { env: cleanEnv() });
+    await pause(2500);
+    expect(fired()).toEqual([]);
+
+    const listed = await request(`${server.url}/api/schedules`);
+    expect(listed.status).toBe(200);
+    expect(listed.body.schedules).toEqual([
+      { function: 'ticker', name: 'tick', type: 'interval', expression: '1s', timezone: 'UTC', enabled: true, next_run: expect.any(String), last_run: null, last_status: null },
+      { function: 'ticker', name: 'nightly', type: 'cron', expression: '0 3 * * *', timezone: 'Europe/Berlin', enabled: true, next_run: expect.stringMatching(/T0[12]:00:00\.000Z$/), last_run: null, last_status: null },
+    ]);
+
+    const run = await runCli(['schedules', 'run', 'ticker/nightly', '-C', project]);
+    expect(run.code).toBe(0);
+    const { request_id: id } = JSON.parse(run.stdout);
+    const done = await waitForInvocation(server, id, ['succeeded']);
+    expect(done.envelope.output.trigger).toMatchObject({ type: 'schedule', schedule: 'nightly', on_request: true });
+    const after = await request(`${server.url}/api/schedules`);
+    expect(after.body.schedules[1]).toMatchObject({ name: 'nightly', last_status: 'succeeded', last_run: expect.any(String) });
+    expect(fired()).toHaveLength(1);
+
+    const unknown = await runCli(['schedules', 'run', 'ticker/nope', '-C', project]);
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toContain('No schedule "ticker/nope"');
+    expect((await runCli(['schedules', 'run', 'ticker', '-C', project])).code).toBe(2);
+    const table = await runCli(['schedules', '--json', '-C', project]);
+    expect(JSON.parse(table.stdout).schedules.map((each: { name: string }) => each.name)).toEqual(['tick', 'nightly']);
+    await server.stop();
+
+    fs.writeFileSync(path.join(project, 'alyx.yaml'), 'dev: { schedules: true }\n');
+    await startServer(['dev', '-C', project, '--no-watch'], { env: cleanEnv() });
+    expect(await waitFor(() => fired().some((line) => line.endsWith(' tick')), 10_000)).toBe(true);
+  });
+
+  it('a bad expression or time zone makes the function invalid with the reason', async () => {
+    project = makeProject({
+      ...ticker('schedules:\n  - { name: nightly, type: cron, expression: "0 3 * * *", timezone: Mars/Olympus }\n'),
+      'functions/other/index.js': recordingFunction('reply({});'),
+      'functions/other/manifest.yaml': 'schedules:\n  - { name: often, type: cron, expression: "61 * * * *" }\n',
+    });
+    const listed = await runCli(['list', '--json', '-C', project]);
+    const byName = new Map(JSON.parse(listed.stdout).functions.map((fn: { name: string }) => [fn.name, fn]));
+    expect(byName.get('ticker')).toMatchObject({ status: 'invalid', message: expect.stringContaining('Mars/Olympus') });
+    expect(byName.get('other')).toMatchObject({ status: 'invalid', message: expect.stringContaining('"61 * * * *" is not a valid cron expression') });
+  });
+
+  it('a schedule whose function turns invalid stops firing, and the rest of the state stays as it was', async () => {
+    project = makeProject(ticker('schedules:\n  - { name: tick, type: interval, expression: 1s }\n'));
+    const server = await serve();
+    await waitFor(() => fired().length >= 2, 10_000);
+    fs.writeFileSync(path.join(project, 'functions/ticker/manifest.yaml'), 'schedules:\n  - { name: tick, type: interval, expression: 1s, bogus: 1 }\n');
+    server.child.kill('SIGHUP');
+    await server.waitForLog((line) => line.change === 'changed' && line.function === 'ticker');
+    const count = fired().length;
+    await pause(2500);
+    expect(fired().length).toBeLessThanOrEqual(count + 1); // one fire may have been under way at the reload
+    const schedules = await request(`${server.url}/api/schedules`);
+    expect(schedules.body).toEqual({ schedules: [] });
+    const functions = await request(`${server.url}/api/functions`);
+    expect(functions.body.functions[0]).toMatchObject({ name: 'ticker', status: 'invalid', message: expect.stringContaining('bogus') });
+    // Mended, it fires again from now on.
+    fs.writeFileSync(path.join(project, 'functions/ticker/manifest.yaml'), 'schedules:\n  - { name: tick, type: interval, expression: 1s }\n');
+    const mended = fired().length;
+    server.child.kill('SIGHUP');
+    expect(await waitFor(() => fired().length >= mended + 2, 10_000)).toBe(true);
+    const times = fired().map((line) => line.split(' ')[0]);
+    expect(new Set(times).size).toBe(times.length);
+  });
+});
