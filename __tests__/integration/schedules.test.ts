@@ -50,6 +50,20 @@ describe('schedules', () => {
     for (const time of times) expect(Date.parse(time) % 1000).toBe(0);
   });
 
+  it('two alyx processes on one state file fire each fire time once between them', async () => {
+    project = makeProject(ticker('schedules:\n  - { name: tick, type: interval, expression: 1s }\n'));
+    const [one, two] = [await serve(), await serve()];
+    await waitFor(() => fired().length >= 6, 20_000, 100);
+    await Promise.all([one.stop('SIGTERM'), two.stop('SIGTERM')]);
+    const times = fired().map((line) => line.split(' ')[0]);
+    expect(new Set(times).size).toBe(times.length);
+    // What each process queued: no fire time by both.
+    const queuedBy = (server: RunningServer): unknown[] => server.logs().filter((line) => line.schedule === 'tick' && line.scheduled_at).map((line) => line.scheduled_at);
+    const queued = [...queuedBy(one), ...queuedBy(two)];
+    expect(new Set(queued).size).toBe(queued.length);
+    expect(queued.length).toBeGreaterThanOrEqual(times.length);
+  });
+
   it('a fire time missed while alyx was down runs once at start: the latest, not each', async () => {
     project = makeProject(ticker('schedules:\n  - { name: every2, type: interval, expression: 2s }\n'));
     let server = await serve();

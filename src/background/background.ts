@@ -9,6 +9,9 @@ import { CallbackSender } from './callbacks';
 import { Scheduler } from './scheduler';
 import { BackgroundWorker } from './worker';
 
+/** How often a server without a state file looks whether one appeared. */
+const FILE_LOOK_MS = 1000;
+
 export interface BackgroundOptions {
   readonly config: AlyxConfig;
   readonly registry: FunctionRegistry;
@@ -29,6 +32,7 @@ export class Background {
   #callbacks: CallbackSender | null = null;
   #scheduler: Scheduler | null = null;
   #stopped = false;
+  #lookForFile: NodeJS.Timeout | null = null;
 
   constructor(options: BackgroundOptions) {
     this.#options = options;
@@ -40,11 +44,29 @@ export class Background {
     return config.mode === 'production' || config.dev.schedules;
   }
 
-  /** At server start: opens the store when a state file exists or schedules will fire. Throws StateUnavailableError. */
+  /**
+   * At server start: opens the store when a state file exists or schedules will fire. Otherwise
+   * it looks for the file every second: `alyx invoke --async` may create it while this server runs.
+   * Throws StateUnavailableError.
+   */
   startIfNeeded(): void {
-    const { config, registry } = this.#options;
+    const { config, registry, logger } = this.#options;
     const hasSchedules = registry.list().some(({ def }) => def.schedules.length > 0);
-    if (fs.existsSync(config.state.url) || (this.firesSchedules && hasSchedules)) this.store();
+    if (fs.existsSync(config.state.url) || (this.firesSchedules && hasSchedules)) {
+      this.store();
+      return;
+    }
+    if (this.#lookForFile) clearInterval(this.#lookForFile);
+    this.#lookForFile = setInterval(() => {
+      if (this.#store || this.#stopped || !fs.existsSync(config.state.url)) return;
+      try {
+        this.store();
+      } catch (error) {
+        if (this.#lookForFile) clearInterval(this.#lookForFile);
+        logger.error({ err: error }, (error as Error).message);
+      }
+    }, FILE_LOOK_MS);
+    this.#lookForFile.unref();
   }
 
   /** The store, opened (and the work on it started) on first use. Throws StateUnavailableError. */
@@ -53,6 +75,7 @@ export class Background {
     const { config, registry, invoker, logger } = this.#options;
     const store = openStateStore(config);
     this.#store = store;
+    if (this.#lookForFile) clearInterval(this.#lookForFile);
     logger.info({ state: store.location }, `background state in ${store.location}`);
     const callbacks = new CallbackSender({ store, logger });
     this.#callbacks = callbacks;
@@ -110,6 +133,7 @@ export class Background {
   /** SIGTERM: no new work; running invocations get `timeoutMs`, then go back to the queue. */
   async stop(timeoutMs: number): Promise<void> {
     this.#stopped = true;
+    if (this.#lookForFile) clearInterval(this.#lookForFile);
     this.#scheduler?.stop();
     await this.#worker?.stop(timeoutMs);
     await this.#callbacks?.close();
