@@ -103,6 +103,18 @@ describe('npm pack, installed into a folder holding only functions/', () => {
     expect(listed.find((fn) => fn.name === 'bad-manifest')).toMatchObject({ status: 'invalid', message: expect.stringContaining('timeout: must be a duration') });
   }, 90_000);
 
+  it('without a compiler or a prebuilt SQLite driver, synchronous calls work and background work says what it needs', async () => {
+    const driverBuilt = fs.existsSync(path.join(app, 'node_modules', 'better-sqlite3', 'build', 'Release', 'better_sqlite3.node'));
+    const server = await npxAlyx('serve');
+    expect(await invoke(server, 'hello-js')).toMatchObject({ status: 200 });
+    const queued = await request(`${server.url}/api/async/functions/hello-js`, { method: 'POST', body: '{}' });
+    if (driverBuilt) {
+      expect(queued.status).toBe(202);
+    } else {
+      expect(queued).toMatchObject({ status: 503, body: { error: { code: 'STATE_UNAVAILABLE', message: expect.stringContaining('npm rebuild better-sqlite3') } } });
+    }
+  }, 60_000);
+
   it('starts processes with the prebuilt addon it ships, where one fits this machine', async () => {
     if (!(process.platform === 'linux' && process.arch === 'x64')) return;
     const server = await npxAlyx('serve');

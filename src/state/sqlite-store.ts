@@ -281,7 +281,8 @@ function loadDriver(file: string): typeof BetterSqlite3 {
     return require('better-sqlite3') as typeof BetterSqlite3;
   } catch (error) {
     throw new StateUnavailableError(
-      `state.url ${file}: the SQLite driver (better-sqlite3) cannot be loaded (${firstLine(error)}): run "npm rebuild better-sqlite3" with the node that runs alyx.`,
+      `state.url ${file}: background work needs the SQLite driver better-sqlite3, which cannot be loaded (${firstLine(error)}): ` +
+        'it is an optional dependency that installs a prebuilt binary or compiles one; with a C compiler on the PATH, run "npm rebuild better-sqlite3" with the node that runs alyx.',
     );
   }
 }
