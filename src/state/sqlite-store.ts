@@ -1,11 +1,9 @@
-import fs from 'node:fs';
 import os from 'node:os';
-import path from 'node:path';
 import type BetterSqlite3 from 'better-sqlite3';
-import { StateUnavailableError } from '../errors';
 import { randomHex } from '../random-hex';
 import type { AttemptOutcome, DeadLetter, InvocationRecord, InvocationStatus, NewInvocation, ScheduleKey, ScheduleRun, StateStore } from './store';
-import { SCHEMA_SQL, SCHEMA_VERSION } from './sqlite-schema';
+import { openDatabase } from './sqlite-open';
+import { prepareStatements, type Statements } from './sqlite-statements';
 
 export interface SqliteStoreOptions {
   /** Absolute path of the database file; its folder is created when missing. */
@@ -16,8 +14,6 @@ export interface SqliteStoreOptions {
 /** How often a process that claims work says it is alive, and when the others take it for dead. */
 const HEARTBEAT_MS = 2000;
 const LEASE_MS = 15_000;
-/** How long a write waits for another process's write to finish. */
-const BUSY_TIMEOUT_MS = 5000;
 const PURGE_EVERY_MS = 60_000;
 
 interface InvocationRow {
@@ -49,13 +45,13 @@ export class SqliteStore implements StateStore {
   #registered = false;
   #heartbeat: NodeJS.Timeout | null = null;
   #lastPurge = 0;
-  readonly #sql: ReturnType<typeof prepare>;
+  readonly #sql: Statements;
 
   constructor(options: SqliteStoreOptions) {
     this.location = options.file;
     this.#resultTtlMs = options.resultTtlMs;
     this.#db = openDatabase(options.file);
-    this.#sql = prepare(this.#db);
+    this.#sql = prepareStatements(this.#db);
   }
 
   async enqueue(invocation: NewInvocation, now = Date.now()): Promise<{ record: InvocationRecord; created: boolean }> {
@@ -272,151 +268,4 @@ function isAlive(pid: number): boolean {
   } catch (error) {
     return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
-}
-
-/** Loaded on first use: only commands and servers that keep background state need the native driver. */
-function loadDriver(file: string): typeof BetterSqlite3 {
-  try {
-    // eslint-disable-next-line @typescript-eslint/no-var-requires
-    return require('better-sqlite3') as typeof BetterSqlite3;
-  } catch (error) {
-    throw new StateUnavailableError(
-      `state.url ${file}: background work needs the SQLite driver better-sqlite3, which cannot be loaded (${firstLine(error)}): ` +
-        'it is an optional dependency that installs a prebuilt binary or compiles one; with a C compiler on the PATH, run "npm rebuild better-sqlite3" with the node that runs alyx.',
-    );
-  }
-}
-
-function openDatabase(file: string): BetterSqlite3.Database {
-  const Database = loadDriver(file);
-  try {
-    fs.mkdirSync(path.dirname(file), { recursive: true });
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    const why = code === 'EEXIST' || code === 'ENOTDIR' ? 'a file stands where a folder should be' : code;
-    throw new StateUnavailableError(`state.url ${file}: its folder cannot be created (${why}): choose a writable path for state.url.`);
-  }
-  let db: BetterSqlite3.Database | null = null;
-  try {
-    db = new Database(file, { timeout: BUSY_TIMEOUT_MS });
-    db.pragma('journal_mode = WAL');
-    // A commit is in the WAL before it returns: it survives alyx being killed; an fsync per commit would guard against power loss too.
-    db.pragma('synchronous = NORMAL');
-    migrate(db, file);
-    return db;
-  } catch (error) {
-    db?.close();
-    if (error instanceof StateUnavailableError) throw error;
-    throw new StateUnavailableError(`state.url ${file} cannot be used as alyx's state (${firstLine(error)}): ${remedy(error)}`);
-  }
-}
-
-function migrate(db: BetterSqlite3.Database, file: string): void {
-  const version = db.pragma('user_version', { simple: true }) as number;
-  if (version > SCHEMA_VERSION) {
-    throw new StateUnavailableError(`state.url ${file} was written by a newer alyx (state version ${version}): upgrade alyx, or point state.url at another file.`);
-  }
-  if (version === SCHEMA_VERSION) return;
-  db.transaction(() => {
-    db.exec(SCHEMA_SQL);
-    db.pragma(`user_version = ${SCHEMA_VERSION}`);
-  }).immediate();
-}
-
-function remedy(error: unknown): string {
-  const code = (error as { code?: string }).code ?? '';
-  if (code === 'SQLITE_NOTADB' || code === 'SQLITE_CORRUPT') return 'the file is not an SQLite database or is damaged: move it away (alyx starts a new one) or restore it from a backup.';
-  if (code.startsWith('SQLITE_CANTOPEN') || code.startsWith('SQLITE_READONLY') || code.startsWith('SQLITE_PERM')) {
-    return 'alyx needs to read and write the file and its folder: fix their permissions or choose another state.url.';
-  }
-  if (code.startsWith('SQLITE_BUSY')) return 'another process holds the file locked: retry, or stop what holds it.';
-  return 'fix the file or choose another state.url.';
-}
-
-function firstLine(error: unknown): string {
-  return String((error as Error)?.message ?? error).split('\n')[0];
-}
-
-function prepare(db: BetterSqlite3.Database) {
-  const due = `status IN ('queued', 'failed')`;
-  return {
-    insert: db.prepare(
-      `INSERT OR IGNORE INTO invocations (request_id, function, input, trigger, callback_url, status, attempts, failures, created_at, run_at)
-       VALUES (@request_id, @function, @input, @trigger, @callback_url, 'queued', 0, 0, @now, @now)`,
-    ),
-    get: db.prepare(`SELECT * FROM invocations WHERE request_id = ?`),
-    claim: db.prepare(
-      `UPDATE invocations SET status = 'running', owner = @owner, attempts = attempts + 1, started_at = @now
-       WHERE request_id = (SELECT request_id FROM invocations WHERE ${due} AND run_at <= @now ORDER BY run_at LIMIT 1)
-       RETURNING *`,
-    ),
-    nextDue: db.prepare(`SELECT MIN(run_at) AS next FROM invocations WHERE ${due}`),
-    requeue: db.prepare(
-      `UPDATE invocations SET status = 'queued', owner = NULL, run_at = @run_at
-       WHERE request_id = @request_id AND owner = @owner AND status = 'running'`,
-    ),
-    failAttempt: db.prepare(
-      `UPDATE invocations SET status = 'failed', owner = NULL, failures = failures + 1, envelope = @envelope, run_at = @run_at
-       WHERE request_id = @request_id AND owner = @owner AND status = 'running'`,
-    ),
-    end: db.prepare(
-      `UPDATE invocations SET status = @status, owner = NULL, envelope = @envelope, finished_at = @now,
-         failures = failures + (@status = 'dead'), callback_pending = (callback_url IS NOT NULL)
-       WHERE request_id = @request_id AND owner = @owner AND status = 'running'
-       RETURNING *`,
-    ),
-    takeCallbacks: db.prepare(
-      `UPDATE invocations SET callback_pending = 0
-       WHERE request_id IN (SELECT request_id FROM invocations WHERE callback_pending = 1 LIMIT @limit)
-       RETURNING *`,
-    ),
-    addDeadLetter: db.prepare(
-      `INSERT OR REPLACE INTO dead_letters (id, request_id, function, attempts, error, failed_at)
-       VALUES (@id, @request_id, @function, @attempts, @error, @failed_at)`,
-    ),
-    deadLetters: db.prepare(`SELECT * FROM dead_letters ORDER BY failed_at, id`),
-    deadLetter: db.prepare(`SELECT * FROM dead_letters WHERE id = ?`),
-    deadLetterOf: db.prepare(`SELECT id FROM dead_letters WHERE request_id = ?`),
-    dropDeadLetter: db.prepare(`DELETE FROM dead_letters WHERE id = ?`),
-    requeueDead: db.prepare(
-      `UPDATE invocations SET status = 'queued', failures = 0, run_at = @now, finished_at = NULL, callback_pending = 0
-       WHERE request_id = @request_id AND status = 'dead'
-       RETURNING *`,
-    ),
-    scheduleRun: db.prepare(`SELECT last_fire_at FROM schedule_runs WHERE function = @function AND name = @name`),
-    recordFire: db.prepare(
-      `INSERT INTO schedule_runs (function, name, last_fire_at, last_request_id, last_run_at)
-       VALUES (@function, @name, @last_fire_at, @last_request_id, @now)
-       ON CONFLICT (function, name) DO UPDATE SET last_fire_at = excluded.last_fire_at, last_request_id = excluded.last_request_id, last_run_at = excluded.last_run_at`,
-    ),
-    registerSchedule: db.prepare(
-      `INSERT INTO schedule_runs (function, name, last_fire_at) VALUES (@function, @name, @last_fire_at)
-       ON CONFLICT (function, name) DO UPDATE SET last_fire_at = excluded.last_fire_at WHERE schedule_runs.last_fire_at IS NULL`,
-    ),
-    recordManualRun: db.prepare(
-      `INSERT INTO schedule_runs (function, name, last_fire_at, last_request_id, last_run_at)
-       VALUES (@function, @name, NULL, @last_request_id, @now)
-       ON CONFLICT (function, name) DO UPDATE SET last_request_id = excluded.last_request_id, last_run_at = excluded.last_run_at`,
-    ),
-    scheduleRuns: db.prepare(
-      `SELECT s.function, s.name, s.last_fire_at, s.last_run_at, i.status
-       FROM schedule_runs s LEFT JOIN invocations i ON i.request_id = s.last_request_id
-       ORDER BY s.function, s.name`,
-    ),
-    purge: db.prepare(
-      `DELETE FROM invocations WHERE status IN ('succeeded', 'dead') AND finished_at < @before
-       AND request_id NOT IN (SELECT request_id FROM dead_letters)`,
-    ),
-    owners: db.prepare(`SELECT id, pid, host, heartbeat_at FROM owners`),
-    beat: db.prepare(
-      `INSERT INTO owners (id, pid, host, heartbeat_at) VALUES (@id, @pid, @host, @now)
-       ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at`,
-    ),
-    removeOwner: db.prepare(`DELETE FROM owners WHERE id = ?`),
-    releaseOwned: db.prepare(`UPDATE invocations SET status = 'queued', owner = NULL, run_at = @now WHERE status = 'running' AND owner = @owner`),
-    releaseOrphaned: db.prepare(
-      `UPDATE invocations SET status = 'queued', owner = NULL, run_at = @now
-       WHERE status = 'running' AND (owner IS NULL OR owner NOT IN (SELECT id FROM owners))`,
-    ),
-  };
 }
