@@ -30,5 +30,5 @@ export function verdictFor(result: InvocationResult): AttemptVerdict {
 /** The delay before retry number `retry` (1 for the first): 1 s, 2 s, 4 s … up to 5 min, with jitter. */
 export function backoffMs(retry: number, random: () => number = Math.random): number {
   const base = Math.min(MAX_DELAY_MS, FIRST_DELAY_MS * 2 ** Math.max(0, retry - 1));
-  return Math.round(base * (1 - JITTER + 2 * JITTER * random()));
+  return Math.min(MAX_DELAY_MS, Math.round(base * (1 - JITTER + 2 * JITTER * random())));
 }
