@@ -3,7 +3,7 @@ import { ScheduleNotFoundError } from '../errors';
 import type { FunctionRegistry } from '../functions/registry';
 import { latestFireAt, nextFireAt, type ScheduleDef } from '../functions/schedules';
 import type { Logger } from '../logger';
-import type { InvocationRecord, NewInvocation, ScheduleKey, ScheduleRun, StateStore } from '../state/store';
+import type { InvocationRecord, NewInvocation, ScheduleKey, StateStore } from '../state/store';
 
 export interface SchedulerOptions {
   readonly store: StateStore;
@@ -107,7 +107,7 @@ function enabledSchedules(registry: FunctionRegistry): Array<{ functionName: str
   return registry.list().flatMap(({ def }) => def.schedules.filter((schedule) => schedule.enabled).map((schedule) => ({ functionName: def.name, schedule })));
 }
 
-function keyOf(key: ScheduleKey): string {
+export function keyOf(key: ScheduleKey): string {
   return `${key.function}/${key.name}`;
 }
 
@@ -140,27 +140,5 @@ export async function queueScheduleNow(store: StateStore, registry: FunctionRegi
       callbackUrl: null,
     },
     now,
-  );
-}
-
-/** GET /api/schedules and `alyx schedules`: every schedule with its next and last run. */
-export function describeSchedules(registry: FunctionRegistry, runs: readonly ScheduleRun[], now = Date.now()): Array<Record<string, unknown>> {
-  const byKey = new Map(runs.map((run) => [keyOf(run), run]));
-  return registry.list().flatMap(({ def }) =>
-    def.schedules.map((schedule) => {
-      const run = byKey.get(keyOf({ function: def.name, name: schedule.name }));
-      const next = schedule.enabled ? nextFireAt(schedule, now) : null;
-      return {
-        function: def.name,
-        name: schedule.name,
-        type: schedule.type,
-        expression: schedule.expression,
-        timezone: schedule.timezone,
-        enabled: schedule.enabled,
-        next_run: next === null ? null : new Date(next).toISOString(),
-        last_run: run?.lastRunAt ? new Date(run.lastRunAt).toISOString() : null,
-        last_status: run?.lastStatus ?? null,
-      };
-    }),
   );
 }

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { DeadLetterNotFoundError, FunctionNotFoundError, FunctionNotReadyError, InvalidCallbackUrlError, InvalidIdError, InvocationNotFoundError, ShuttingDownError } from '../errors';
-import { describeSchedules } from '../background/scheduler';
-import { STATE_ID_PATTERN, type InvocationRecord } from '../state/store';
+import { describeDeadLetter, describeInvocation, describeQueued, describeSchedules } from '../background/describe';
+import { STATE_ID_PATTERN } from '../state/store';
 import { requireAdmin } from './admin-auth';
 import { parseJsonObject, readBody } from './body';
 import { decodeName } from './function-name';
@@ -27,7 +27,7 @@ export async function asyncInvoke(context: ServerContext, { req, res, requestId 
   const id = STATE_ID_PATTERN.test(requestId) ? requestId : randomUUID();
   const { record, created } = await context.background.enqueue({ requestId: id, function: name, input, trigger: { type: 'async' }, callbackUrl });
   context.logger.info({ function: name, request_id: id, status: 202, created }, `POST async ${name} 202 ${created ? 'queued' : `already ${record.status}`}`);
-  sendJson(res, 202, { request_id: record.requestId, status: record.status, status_url: statusUrl(record.requestId) });
+  sendJson(res, 202, describeQueued(record));
 }
 
 /** GET /api/invocations/:id */
@@ -42,17 +42,7 @@ export async function invocationState(context: ServerContext, { res }: RequestIn
 export async function listDeadLetters(context: ServerContext, { req, res, pathname }: RequestInfo): Promise<void> {
   requireAdmin(context.config, req, pathname);
   const letters = (await context.background.existingStore()?.listDeadLetters()) ?? [];
-  sendJson(res, 200, {
-    dead_letters: letters.map((letter) => ({
-      id: letter.id,
-      request_id: letter.requestId,
-      function: letter.function,
-      attempts: letter.attempts,
-      error: letter.error,
-      failed_at: new Date(letter.failedAt).toISOString(),
-    })),
-    count: letters.length,
-  });
+  sendJson(res, 200, { dead_letters: letters.map(describeDeadLetter), count: letters.length });
 }
 
 /** POST /api/dead-letters/:id/retry: the invocation is queued again, with its retries afresh. */
@@ -62,7 +52,7 @@ export async function retryDeadLetter(context: ServerContext, { req, res, pathna
   const record = await context.background.existingStore()?.retryDeadLetter(id);
   if (!record) throw new DeadLetterNotFoundError(id);
   context.background.wake();
-  sendJson(res, 202, { request_id: record.requestId, status: record.status, status_url: statusUrl(record.requestId) });
+  sendJson(res, 202, describeQueued(record));
 }
 
 /** DELETE /api/dead-letters/:id */
@@ -77,26 +67,6 @@ export async function dropDeadLetter(context: ServerContext, { req, res, pathnam
 export async function listSchedules(context: ServerContext, { res }: RequestInfo): Promise<void> {
   const runs = (await context.background.existingStore()?.scheduleRuns()) ?? [];
   sendJson(res, 200, { schedules: describeSchedules(context.registry, runs) });
-}
-
-/** The body of GET /api/invocations/:id, and what `alyx invoke --async` prints. */
-export function describeInvocation(record: InvocationRecord): Record<string, unknown> {
-  const iso = (ms: number | null): string | undefined => (ms === null ? undefined : new Date(ms).toISOString());
-  return {
-    request_id: record.requestId,
-    function: record.function,
-    status: record.status,
-    attempts: record.attempts,
-    created_at: iso(record.createdAt),
-    started_at: iso(record.startedAt),
-    finished_at: iso(record.finishedAt),
-    ...(record.status === 'failed' ? { retry_at: iso(record.runAt) } : {}),
-    envelope: record.envelope ?? undefined,
-  };
-}
-
-export function statusUrl(requestId: string): string {
-  return `/api/invocations/${encodeURIComponent(requestId)}`;
 }
 
 /** A path segment as a store id; anything that could reach outside the store is refused first. */

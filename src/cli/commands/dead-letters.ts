@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import { describeDeadLetter } from '../../background/describe';
 import { DeadLetterNotFoundError, UsageError } from '../../errors';
 import { openStateStore } from '../../state/open-store';
 import { STATE_ID_PATTERN, type StateStore } from '../../state/store';
@@ -40,14 +41,7 @@ export async function deadLettersCommand(action: string | undefined, id: string 
 }
 
 async function listed(store: StateStore): Promise<Array<Record<string, unknown>>> {
-  return (await store.listDeadLetters()).map((letter) => ({
-    id: letter.id,
-    request_id: letter.requestId,
-    function: letter.function,
-    attempts: letter.attempts,
-    error: letter.error,
-    failed_at: new Date(letter.failedAt).toISOString(),
-  }));
+  return (await store.listDeadLetters()).map(describeDeadLetter);
 }
 
 function print(json: boolean | undefined, letters: Array<Record<string, unknown>>, location: string): void {

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import type { AlyxConfig } from '../../config/resolve';
 import { FunctionNotFoundError, FunctionNotReadyError, UsageError } from '../../errors';
-import { statusUrl } from '../../server/background-routes';
+import { describeQueued } from '../../background/describe';
 import { openStateStore } from '../../state/open-store';
 import { Invoker, toEnvelope } from '../../invoke/invoker';
 import { parseInputText } from '../../invoke/json-input';
@@ -43,7 +43,7 @@ async function queueInvocation(config: AlyxConfig, registry: FunctionRegistry, n
   const store = openStateStore(config);
   try {
     const { record } = await store.enqueue({ requestId: randomUUID(), function: name, input, trigger: { type: 'async' }, callbackUrl: null });
-    process.stdout.write(`${JSON.stringify({ request_id: record.requestId, status: record.status, status_url: statusUrl(record.requestId) }, null, 2)}\n`);
+    process.stdout.write(`${JSON.stringify(describeQueued(record), null, 2)}\n`);
   } finally {
     await store.close();
   }

@@ -1,5 +1,6 @@
 import fs from 'node:fs';
-import { describeSchedules, queueScheduleNow } from '../../background/scheduler';
+import { describeSchedules } from '../../background/describe';
+import { queueScheduleNow } from '../../background/scheduler';
 import { UsageError } from '../../errors';
 import { FunctionRegistry, loadSnapshot } from '../../functions/registry';
 import { openStateStore } from '../../state/open-store';
