@@ -16,6 +16,8 @@ const FUNCTIONS: FixtureTree = {
   'functions/server-error/index.js': recordingFunction("fail({ code: 'DOWNSTREAM', message: 'the bank is down', status: 503 });"),
   'functions/server-error/manifest.yaml': 'retries: 1\n',
   'functions/slow/index.js': recordingFunction('setTimeout(() => reply({ slept: r.input.ms }), r.input.ms ?? 3000);'),
+  // Answers at once, then keeps its process (and so its slot) for a while.
+  'functions/linger/index.js': recordingFunction('reply({}); setTimeout(() => undefined, r.input.ms ?? 3000);'),
 };
 
 describe('background invocations', () => {
@@ -186,6 +188,22 @@ describe('background invocations', () => {
     // Only one background invocation ran meanwhile: half of the concurrency of 2.
     const states = await Promise.all(backlog.map((id) => request(`${server.url}/api/invocations/${id}`)));
     expect(states.map((state) => state.body.status).sort()).toEqual(['queued', 'queued', 'queued', 'running']);
+  });
+
+  it('a background invocation holds its slot until its process is gone, not only until its answer', async () => {
+    fs.writeFileSync(path.join(project, 'alyx.yaml'), 'functions: { concurrency: 4, pool: 0 }\n');
+    const server = await serve();
+    const backlog = [];
+    for (let i = 0; i < 8; i++) backlog.push(await queue(server, 'linger', { ms: 3000 }));
+    await waitForInvocation(server, backlog[1], ['succeeded']);
+    for (let round = 0; round < 3; round++) {
+      const answer = await request(`${server.url}/api/functions/echo`, { method: 'POST', body: '{}', headers: { 'X-Request-Id': `sync-${round}` } });
+      expect(answer.status).toBe(200);
+    }
+    // Two background processes at most (half of 4): the synchronous calls never waited for a slot.
+    expect(server.logs().filter((line) => String(line.request_id).startsWith('sync-') && String(line.msg).includes('waiting for a free slot'))).toEqual([]);
+    const states = await Promise.all(backlog.map((id) => request(`${server.url}/api/invocations/${id}`)));
+    expect(states.filter((state) => state.body.status === 'succeeded').length).toBeLessThanOrEqual(4);
   });
 
   it('SIGTERM puts what did not finish back in the queue; the next alyx runs it again', async () => {

@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { StateUnavailableError } from '../../src/errors';
 import { SqliteStore } from '../../src/state/sqlite-store';
@@ -124,6 +125,22 @@ describe('SqliteStore', () => {
     expect(await two.get('r')).toMatchObject({ status: 'queued', attempts: 1 });
     expect(await two.claim()).toMatchObject({ requestId: 'r', attempts: 2 });
     expect(await two.finish('unknown', { status: 'succeeded', envelope: {} })).toBe(false);
+  });
+
+  it("what a dead process ran goes back to the queue at once, in its old place; a predecessor with this pid counts as dead", async () => {
+    const file = path.join(dir, 'shared.db');
+    const store = open(file);
+    await store.enqueue(invocation('first'), 100);
+    await store.enqueue(invocation('second'), 200);
+    // Written as a process that ran before this one (pids are reused across container restarts) would have left it.
+    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    const Database = require('better-sqlite3') as typeof import('better-sqlite3');
+    const raw = new Database(file);
+    raw.prepare(`INSERT INTO owners (id, pid, host, heartbeat_at) VALUES ('old', ?, ?, ?)`).run(process.pid, os.hostname(), Date.now() - Math.round(process.uptime() * 1000) - 1000);
+    raw.prepare(`UPDATE invocations SET status = 'running', owner = 'old', attempts = 1 WHERE request_id = 'first'`).run();
+    raw.close();
+    const claimed = await store.claim(1000);
+    expect(claimed).toMatchObject({ requestId: 'first', attempts: 2, runAt: 100 });
   });
 
   it('a fire time is queued once, whichever store asks; a schedule seen first starts from its registration', async () => {

@@ -107,7 +107,11 @@ export class BackgroundWorker {
 
   #start(record: InvocationRecord): void {
     const controller = new AbortController();
-    const done = this.#run(record, controller.signal)
+    // A background slot is free once the answer is recorded and the process has left its limiter slot.
+    let slotFreed!: () => void;
+    const freed = new Promise<void>((resolve) => (slotFreed = resolve));
+    const done = Promise.all([this.#run(record, controller.signal, slotFreed), freed])
+      .then(() => undefined)
       .catch((error: unknown) => this.#options.logger.error({ err: error, request_id: record.requestId }, 'background work: recording an attempt failed; it runs again'))
       .finally(() => {
         this.#running.delete(record.requestId);
@@ -116,13 +120,14 @@ export class BackgroundWorker {
     this.#running.set(record.requestId, { controller, done });
   }
 
-  async #run(record: InvocationRecord, signal: AbortSignal): Promise<void> {
+  async #run(record: InvocationRecord, signal: AbortSignal, onSlotFreed: () => void): Promise<void> {
     const { store, invoker, logger } = this.#options;
     const result = await invoker.invoke(record.function, record.input, {
       requestId: record.requestId,
       signal,
       trigger: record.trigger,
       attempt: record.attempts,
+      onSlotFreed,
     });
     const outcome = this.#outcome(record, verdictFor(result), toEnvelope(result));
     const kept = await store.finish(record.requestId, outcome);
@@ -141,7 +146,8 @@ export class BackgroundWorker {
       case 'succeeded':
         return { status: 'succeeded', envelope };
       case 'requeue':
-        return { status: 'queued', runAt: now };
+        // Back in its place in the queue, not behind what came after it.
+        return { status: 'queued', runAt: record.runAt };
       case 'requeue_later':
         return { status: 'queued', runAt: now + OVERLOADED_PAUSE_MS };
       case 'retry': {

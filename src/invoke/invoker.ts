@@ -34,6 +34,11 @@ export interface InvokeOptions {
   readonly trigger?: Readonly<{ type: string } & Record<string, unknown>>;
   /** context.attempt; default 1. */
   readonly attempt?: number;
+  /**
+   * Called once the invocation holds no slot of the limiter any more: after its process and
+   * what it left behind are gone, which can be after the answer; at once when it never took one.
+   */
+  readonly onSlotFreed?: () => void;
 }
 
 /** The outcome of one invocation, whether the function or alyx produced it. */
@@ -113,8 +118,17 @@ export class Invoker {
       durationMs: Math.round(performance.now() - started),
       ...fields,
     });
-    const failWith = (error: AlyxError, details?: Record<string, unknown>): InvocationResult =>
-      finish({ success: false, logs: [], error: errorBody(error, details), reportedByFunction: false, requestedStatus: null });
+    let slotTaken = false;
+    let slotFreed = false;
+    const freeSlot = (): void => {
+      if (slotFreed) return;
+      slotFreed = true;
+      options.onSlotFreed?.();
+    };
+    const failWith = (error: AlyxError, details?: Record<string, unknown>): InvocationResult => {
+      if (!slotTaken) freeSlot();
+      return finish({ success: false, logs: [], error: errorBody(error, details), reportedByFunction: false, requestedStatus: null });
+    };
 
     await this.#hooks.waitForBuild?.(name);
     // Taken once: a reload while this runs does not change what it runs.
@@ -137,9 +151,13 @@ export class Invoker {
     } catch (error) {
       return failWith(error as AlyxError);
     }
+    slotTaken = true;
     const result = await this.#run(registered, snapshot, requestId, input, options);
     // The slot is held until the process and what it left behind are gone, which can be after the answer.
-    void result.finished.then(release);
+    void result.finished.then(() => {
+      release();
+      freeSlot();
+    });
 
     if (!result.ok) {
       const showStderr = this.#config.mode === 'development' && result.error.code === 'EXECUTION_ERROR' && result.stderrTail;

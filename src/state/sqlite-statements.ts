@@ -25,11 +25,15 @@ export function prepareStatements(db: BetterSqlite3.Database) {
       `UPDATE invocations SET status = 'failed', owner = NULL, failures = failures + 1, envelope = @envelope, run_at = @run_at
        WHERE request_id = @request_id AND owner = @owner AND status = 'running'`,
     ),
-    end: db.prepare(
-      `UPDATE invocations SET status = @status, owner = NULL, envelope = @envelope, finished_at = @now,
-         failures = failures + (@status = 'dead'), callback_pending = (callback_url IS NOT NULL)
+    succeed: db.prepare(
+      `UPDATE invocations SET status = 'succeeded', owner = NULL, envelope = @envelope, finished_at = @now, callback_pending = (callback_url IS NOT NULL)
+       WHERE request_id = @request_id AND owner = @owner AND status = 'running'`,
+    ),
+    die: db.prepare(
+      `UPDATE invocations SET status = 'dead', owner = NULL, envelope = @envelope, finished_at = @now, failures = failures + 1,
+         callback_pending = (callback_url IS NOT NULL)
        WHERE request_id = @request_id AND owner = @owner AND status = 'running'
-       RETURNING *`,
+       RETURNING function, attempts`,
     ),
     takeCallbacks: db.prepare(
       `UPDATE invocations SET callback_pending = 0
@@ -79,9 +83,9 @@ export function prepareStatements(db: BetterSqlite3.Database) {
        ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at`,
     ),
     removeOwner: db.prepare(`DELETE FROM owners WHERE id = ?`),
-    releaseOwned: db.prepare(`UPDATE invocations SET status = 'queued', owner = NULL, run_at = @now WHERE status = 'running' AND owner = @owner`),
+    releaseOwned: db.prepare(`UPDATE invocations SET status = 'queued', owner = NULL WHERE status = 'running' AND owner = @owner`),
     releaseOrphaned: db.prepare(
-      `UPDATE invocations SET status = 'queued', owner = NULL, run_at = @now
+      `UPDATE invocations SET status = 'queued', owner = NULL
        WHERE status = 'running' AND (owner IS NULL OR owner NOT IN (SELECT id FROM owners))`,
     ),
   };

@@ -15,6 +15,7 @@ export interface SqliteStoreOptions {
 const HEARTBEAT_MS = 2000;
 const LEASE_MS = 15_000;
 const PURGE_EVERY_MS = 60_000;
+const PROCESS_STARTED_AT = Date.now() - Math.round(process.uptime() * 1000);
 
 interface InvocationRow {
   request_id: string;
@@ -66,7 +67,7 @@ export class SqliteStore implements StateStore {
   }
 
   async claim(now = Date.now()): Promise<InvocationRecord | null> {
-    this.#register(now);
+    this.#register();
     const row = this.#sql.claim.get({ owner: this.#owner, now }) as InvocationRow | undefined;
     return row ? toRecord(row) : null;
   }
@@ -76,24 +77,24 @@ export class SqliteStore implements StateStore {
   }
 
   async finish(requestId: string, outcome: AttemptOutcome, now = Date.now()): Promise<boolean> {
+    const owned = { request_id: requestId, owner: this.#owner, now };
+    // One UPDATE each, and a transaction only where a dead letter is written beside it.
+    if (outcome.status === 'queued') return this.#sql.requeue.run({ ...owned, run_at: outcome.runAt }).changes === 1;
+    const envelope = JSON.stringify(outcome.envelope);
+    if (outcome.status === 'failed') return this.#sql.failAttempt.run({ ...owned, envelope, run_at: outcome.runAt }).changes === 1;
+    if (outcome.status === 'succeeded') return this.#sql.succeed.run({ ...owned, envelope }).changes === 1;
     return this.#db
       .transaction((): boolean => {
-        const owned = { request_id: requestId, owner: this.#owner, now };
-        if (outcome.status === 'queued') return this.#sql.requeue.run({ ...owned, run_at: outcome.runAt }).changes === 1;
-        const envelope = JSON.stringify(outcome.envelope);
-        if (outcome.status === 'failed') return this.#sql.failAttempt.run({ ...owned, envelope, run_at: outcome.runAt }).changes === 1;
-        const row = this.#sql.end.get({ ...owned, envelope, status: outcome.status }) as InvocationRow | undefined;
+        const row = this.#sql.die.get({ ...owned, envelope }) as { function: string; attempts: number } | undefined;
         if (!row) return false;
-        if (outcome.status === 'dead') {
-          this.#sql.addDeadLetter.run({
-            id: randomHex(8),
-            request_id: requestId,
-            function: row.function,
-            attempts: row.attempts,
-            error: JSON.stringify(outcome.envelope.error ?? null),
-            failed_at: now,
-          });
-        }
+        this.#sql.addDeadLetter.run({
+          id: randomHex(8),
+          request_id: requestId,
+          function: row.function,
+          attempts: row.attempts,
+          error: JSON.stringify(outcome.envelope.error ?? null),
+          failed_at: now,
+        });
         return true;
       })
       .immediate();
@@ -178,7 +179,7 @@ export class SqliteStore implements StateStore {
     if (this.#registered) {
       this.#db
         .transaction(() => {
-          this.#sql.releaseOwned.run({ owner: this.#owner, now: Date.now() });
+          this.#sql.releaseOwned.run({ owner: this.#owner });
           this.#sql.removeOwner.run(this.#owner);
         })
         .immediate();
@@ -187,9 +188,11 @@ export class SqliteStore implements StateStore {
   }
 
   /** A process that claims work says so, and from then on keeps saying it is alive. */
-  #register(now: number): void {
+  /** Liveness is about the real clock, whatever time a caller passes for what is due. */
+  #register(): void {
     if (this.#registered) return;
     this.#registered = true;
+    const now = Date.now();
     this.#sql.beat.run({ id: this.#owner, pid: process.pid, host: os.hostname(), now });
     this.#reclaim(now);
     this.#heartbeat = setInterval(() => this.#beat(), HEARTBEAT_MS);
@@ -215,10 +218,13 @@ export class SqliteStore implements StateStore {
         const host = os.hostname();
         for (const owner of this.#sql.owners.all() as Array<{ id: string; pid: number; host: string; heartbeat_at: number }>) {
           if (owner.id === this.#owner) continue;
-          const gone = owner.heartbeat_at < now - LEASE_MS || (owner.host === host && !isAlive(owner.pid));
+          // On this host a gone pid is a dead process; so is one with this process's own pid that went
+          // silent before this process started (a restart in a new container reuses pids).
+          const predecessor = owner.pid === process.pid && owner.heartbeat_at < PROCESS_STARTED_AT;
+          const gone = owner.heartbeat_at < now - LEASE_MS || (owner.host === host && (predecessor || !isAlive(owner.pid)));
           if (gone) this.#sql.removeOwner.run(owner.id);
         }
-        this.#sql.releaseOrphaned.run({ now });
+        this.#sql.releaseOrphaned.run();
       })
       .immediate();
   }
