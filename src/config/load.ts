@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { ConfigError } from '../errors';
-import { ignoredKeyPaths, validateAgainst } from './schemas';
+import { ANY_OTHER_KEY, ignoredKeyPaths, schemaAt, validateAgainst } from './schemas';
 import { readYamlMapping } from './yaml-file';
 
 export const CONFIG_FILE_NAMES = ['alyx.yaml', 'alyx.yml'];
@@ -44,14 +44,15 @@ export function loadConfigFile(projectDir: string, explicitFile?: string): Loade
 function removeIgnoredKeys(values: Record<string, unknown>): string[] {
   const removed: string[] = [];
   for (const keyPath of ignoredKeyPaths('alyx')) {
-    const parent = keyPath.slice(0, -1).reduce<unknown>(
-      (node, key) => (isMapping(node) ? node[key] : undefined),
-      values,
-    );
+    const parentPath = keyPath.slice(0, -1);
+    const parent = parentPath.reduce<unknown>((node, key) => (isMapping(node) ? node[key] : undefined), values);
+    if (!isMapping(parent)) continue;
     const last = keyPath[keyPath.length - 1];
-    if (isMapping(parent) && last in parent) {
-      delete parent[last];
-      removed.push(keyPath.join('.'));
+    const named = Object.keys((schemaAt('alyx', parentPath)?.properties as Record<string, unknown> | undefined) ?? {});
+    const keys = last === ANY_OTHER_KEY ? Object.keys(parent).filter((key) => !named.includes(key)) : [last].filter((key) => key in parent);
+    for (const key of keys) {
+      delete parent[key];
+      removed.push([...parentPath, key].join('.'));
     }
   }
   return removed;

@@ -4,6 +4,7 @@ import { ConfigError } from '../errors';
 import type { LogFormat } from '../logger';
 import { modeDefaults, validateAgainst, type DefaultsContext } from './schemas';
 import { readAdminToken } from './admin-token';
+import { expandJwtSecret, toAuthConfig, type AuthConfig } from './auth';
 import { expandEnvMap } from './expand-env';
 import { readEnvOverrides, setPath } from './env-overrides';
 import { isMapping, loadConfigFile } from './load';
@@ -54,6 +55,8 @@ export interface AlyxConfig {
   readonly dev: { readonly enabled: boolean; readonly watch: boolean; readonly schedules: boolean };
   /** SPEC §11: where background work lives. `url` is an absolute file path for SQLite, or a nats:// URL. */
   readonly state: { readonly url: string; readonly resultTtlMs: number; readonly retries: number };
+  /** SPEC §13: how bearer tokens are verified; `auth.jwt` is null when neither a secret nor a JWKS URL is set. */
+  readonly auth: AuthConfig;
   /** The admin endpoints' bearer token (ALYX_ADMIN_TOKEN or ALYX_ADMIN_TOKEN_FILE); null: none. A secret: never log it. */
   readonly adminToken: string | null;
   /** Keys of the earlier Alyx server found in alyx.yaml and ignored; the caller warns once. */
@@ -100,6 +103,7 @@ export function resolveConfig(options: ResolveOptions): AlyxConfig {
 
   const fromEnv = readEnvOverrides(env);
   assertValid(fromEnv.values, (keyPath) => `${fromEnv.sources.get(keyPath) ?? keyPath} (${keyPath})`);
+  expandJwtSecret(file, env, fromEnv.sources.has('auth.jwt.secret'));
 
   const fromFlags: Record<string, unknown> = {};
   const flagNames = new Map<string, string>();
@@ -160,7 +164,7 @@ export function toConfig(
   configFile: string | null,
   ignoredKeys: string[],
 ): AlyxConfig {
-  const { server, functions, logging, dev, state } = raw;
+  const { server, functions, logging, dev, state, auth } = raw;
   const tls = { enabled: server.tls.enabled, certFile: server.tls.cert_file, keyFile: server.tls.key_file };
   if (tls.enabled && (!tls.certFile || !tls.keyFile)) {
     throw new ConfigError(`${configFile ?? 'alyx.yaml'}: server.tls.cert_file and server.tls.key_file are required when server.tls.enabled is true`);
@@ -215,6 +219,7 @@ export function toConfig(
       resultTtlMs: parseDuration(state.result_ttl) as number,
       retries: state.retries,
     },
+    auth: toAuthConfig(auth),
     adminToken: readAdminToken(options.env),
     ignoredKeys,
   };

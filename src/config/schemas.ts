@@ -58,7 +58,13 @@ export function validateAgainst(name: SchemaName, data: unknown, useDefaults = f
   return [...new Set(problems)];
 }
 
-/** Key paths the schema marks as accepted-but-ignored (keys of the earlier Alyx server). */
+/** The last segment of an ignored key path that stands for every key the schema does not name there. */
+export const ANY_OTHER_KEY = '*';
+
+/**
+ * Key paths the schema marks as accepted-but-ignored (keys of the earlier Alyx server). A path
+ * ending in ANY_OTHER_KEY covers every key of that mapping the schema does not name (`auth.*`).
+ */
 export function ignoredKeyPaths(name: SchemaName): string[][] {
   const found: string[][] = [];
   const walk = (schema: JsonSchema, prefix: string[]): void => {
@@ -67,6 +73,7 @@ export function ignoredKeyPaths(name: SchemaName): string[][] {
       if (child.$ref === IGNORED_REF) found.push([...prefix, key]);
       else walk(child, [...prefix, key]);
     }
+    if ((schema.additionalProperties as JsonSchema | undefined)?.$ref === IGNORED_REF) found.push([...prefix, ANY_OTHER_KEY]);
   };
   walk(readSchema(name), []);
   return found;
@@ -109,8 +116,10 @@ function join(base: string, key: string): string {
   return base ? `${base}.${key}` : key;
 }
 
-function shown(value: unknown): string {
-  return JSON.stringify(value) ?? String(value);
+/** What a problem shows of the value it is about; never a secret (a key the schema marks writeOnly). */
+function shown(error: ErrorObject): string {
+  if ((error.parentSchema as JsonSchema | undefined)?.writeOnly === true) return 'a value not shown here: it is a secret';
+  return JSON.stringify(error.data) ?? String(error.data);
 }
 
 function describeError(error: ErrorObject): string | null {
@@ -131,7 +140,7 @@ function describeError(error: ErrorObject): string | null {
         const allowed = (error.params as { allowedValues: unknown[] }).allowedValues.map(String);
         return `${join(at, error.propertyName)}: unknown key${suggestion(error.propertyName, allowed)} (known keys of ${at}: ${allowed.join(', ')})`;
       }
-      return `${at || 'value'}: must be one of ${(error.params as { allowedValues: unknown[] }).allowedValues.join(', ')} (got ${shown(error.data)})`;
+      return `${at || 'value'}: must be one of ${(error.params as { allowedValues: unknown[] }).allowedValues.join(', ')} (got ${shown(error)})`;
     case 'propertyName':
     case 'propertyNames':
       return null; // reported by the enum error on the key itself
@@ -140,17 +149,17 @@ function describeError(error: ErrorObject): string | null {
     case 'type':
       if (typeof parent.description === 'string' && parent.format) {
         // A description starts with what the value is ("a size such as …"), then ";" and the rest.
-        return `${at}: must be ${parent.description.split(';')[0]} (got ${shown(error.data)})`;
+        return `${at}: must be ${parent.description.split(';')[0]} (got ${shown(error)})`;
       }
       if (error.keyword === 'pattern') {
         const what = typeof parent.description === 'string' ? parent.description.split(';')[0] : `text matching ${(error.params as { pattern: string }).pattern}`;
-        return `${at}: must be ${what} (got ${shown(error.data)})`;
+        return `${at}: must be ${what} (got ${shown(error)})`;
       }
-      return `${at || 'the document'}: must be ${readableType(error)} (got ${shown(error.data)})`;
+      return `${at || 'the document'}: must be ${readableType(error)} (got ${shown(error)})`;
     case 'if':
       return null; // the failing branch reports the real problem
     default:
-      return `${at || 'the document'}: ${error.message ?? 'is invalid'} (got ${shown(error.data)})`;
+      return `${at || 'the document'}: ${error.message ?? 'is invalid'} (got ${shown(error)})`;
   }
 }
 

@@ -83,6 +83,7 @@ describe('defaults', () => {
     expect(config.logging).toEqual({ level: 'info', format: 'json' });
     expect(config.dev).toEqual({ enabled: false, watch: true, schedules: false });
     expect(config.state).toEqual({ url: path.join(config.projectDir, '.alyx', 'state.db'), resultTtlMs: 24 * 3_600_000, retries: 3 });
+    expect(config.auth).toEqual({ jwt: null });
     expect(config.ignoredKeys).toEqual([]);
   });
 
@@ -208,7 +209,11 @@ describe('alyx.yaml values', () => {
         '  port: 8091',
         '  tls: { enabled: false, auto_tls: true, domain: example.com }',
         'database: { path: ./data.db }',
-        'auth: { jwt: { secret: s } }',
+        'auth:',
+        '  jwt: { secret: "an HS256 secret of at least 32 bytes long", access_ttl: 15m, refresh_ttl: 168h }',
+        '  password: { min_length: 8 }',
+        '  oauth: { github: { client_id: x, client_secret: y } }',
+        '  allow_registration: true',
         'realtime: { enabled: true }',
         'docs: { enabled: true }',
         'admin_ui: { enabled: true }',
@@ -220,9 +225,10 @@ describe('alyx.yaml values', () => {
     );
     expect(config.server.port).toBe(8091);
     expect(config.logging.level).toBe('warn');
+    expect(config.auth.jwt?.secret).toBe('an HS256 secret of at least 32 bytes long');
     expect([...config.ignoredKeys].sort()).toEqual(
       [
-        'database', 'auth', 'realtime', 'docs', 'admin_ui', 'server.tls.auto_tls', 'server.tls.domain',
+        'database', 'auth.jwt.access_ttl', 'auth.jwt.refresh_ttl', 'auth.password', 'auth.oauth', 'auth.allow_registration', 'realtime', 'docs', 'admin_ui', 'server.tls.auto_tls', 'server.tls.domain',
         'functions.enabled', 'functions.runtime', 'functions.cpu_limit', 'functions.pools', 'logging.caller',
         'logging.timestamp', 'logging.output', 'dev.auto_migrate', 'dev.auto_generate', 'dev.generate_languages',
         'dev.generate_output',
@@ -383,6 +389,8 @@ describe('ALYX_* environment variables', () => {
     ['ALYX_FUNCTIONS_POOL', '0', (c) => c.functions.pool, 0],
     ['ALYX_LOGGING_FORMAT', 'pretty', (c) => c.logging.format, 'pretty'],
     ['ALYX_RUNTIMES_PYTHON_COMMAND', 'python3.11', (c) => c.runtimes.python, { command: 'python3.11', args: [] }],
+    ['ALYX_AUTH_JWT_SECRET', 'a secret with $DOLLARS, of 32 bytes or more', (c) => c.auth.jwt?.secret, 'a secret with $DOLLARS, of 32 bytes or more'],
+    ['ALYX_AUTH_JWT_JWKS_URL', 'https://id.example/.well-known/jwks.json', (c) => c.auth.jwt, { secret: null, jwksUrl: 'https://id.example/.well-known/jwks.json', issuer: null, audience: null }],
   ])('every scalar key has its variable: %s=%s', (variable, raw, read, expected) => {
     expect(read(resolve(undefined, { env: { [variable]: raw } }))).toEqual(expected);
   });
@@ -432,9 +440,89 @@ describe('ALYX_* environment variables', () => {
   });
 });
 
+describe('auth.jwt (SPEC §2, §13)', () => {
+  const SECRET = 'an HS256 secret of at least 32 bytes long';
+
+  it('a secret gives auth.jwt; empty keys are null', () => {
+    expect(resolve(`auth:\n  jwt: { secret: "${SECRET}", jwks_url: "", issuer: "", audience: "" }\n`).auth).toEqual({
+      jwt: { secret: SECRET, jwksUrl: null, issuer: null, audience: null },
+    });
+  });
+
+  it('a JWKS URL alone gives auth.jwt, with issuer and audience', () => {
+    const config = resolve('auth:\n  jwt: { jwks_url: "https://id.example/.well-known/jwks.json", issuer: "https://id.example/", audience: my-api }\n');
+    expect(config.auth.jwt).toEqual({ secret: null, jwksUrl: 'https://id.example/.well-known/jwks.json', issuer: 'https://id.example/', audience: 'my-api' });
+  });
+
+  it("audience may be a list, as in the earlier server; a list of one is that one", () => {
+    expect(resolve(`auth: { jwt: { secret: "${SECRET}", audience: [web, mobile] } }\n`).auth.jwt?.audience).toEqual(['web', 'mobile']);
+    expect(resolve(`auth: { jwt: { secret: "${SECRET}", audience: [web] } }\n`).auth.jwt?.audience).toBe('web');
+    expect(resolve(`auth: { jwt: { secret: "${SECRET}" } }\n`, { env: { ALYX_AUTH_JWT_AUDIENCE: 'web,mobile' } }).auth.jwt?.audience).toEqual(['web', 'mobile']);
+  });
+
+  it('without a secret or a JWKS URL, auth.jwt is null, whatever else is set', () => {
+    expect(resolve('auth:\n  jwt: { issuer: alyx, audience: x, access_ttl: 15m }\n  allow_registration: true\n').auth).toEqual({ jwt: null });
+    expect(resolve('auth:\n').auth).toEqual({ jwt: null });
+  });
+
+  it('expands ${VAR} and $VAR in the secret from the environment', () => {
+    const config = resolve('auth:\n  jwt:\n    secret: ${JWT_SECRET}\n', { env: { JWT_SECRET: SECRET } });
+    expect(config.auth.jwt?.secret).toBe(SECRET);
+    expect(resolve('auth: { jwt: { secret: "$A-$B" } }\n', { env: { A: 'first half of the secret', B: 'and the second half' } }).auth.jwt?.secret).toBe(
+      'first half of the secret-and the second half',
+    );
+  });
+
+  it('a secret of variables that are not set is an error, not verification switched off', () => {
+    const error = configError('auth:\n  jwt:\n    secret: ${JWT_SECRET}\n');
+    expect(error.message).toContain(path.join(projects[0], 'alyx.yaml'));
+    expect(error.message).toContain('auth.jwt.secret is "${JWT_SECRET}", which expands to nothing');
+    // ALYX_* variables are not expanded in alyx.yaml, here as in functions.env.
+    expect(configError('auth: { jwt: { secret: "${ALYX_SECRET}" } }\n', { env: { ALYX_SECRET: SECRET } }).message).toContain('ALYX_* variables are never expanded');
+  });
+
+  it('ALYX_AUTH_JWT_SECRET wins over alyx.yaml, unexpanded, even when the file\'s variable is not set', () => {
+    const config = resolve('auth:\n  jwt:\n    secret: ${JWT_SECRET}\n', { env: { ALYX_AUTH_JWT_SECRET: `$HOME ${SECRET}` } });
+    expect(config.auth.jwt?.secret).toBe(`$HOME ${SECRET}`);
+  });
+
+  it('a secret shorter than 32 bytes is an error that does not show it', () => {
+    const error = configError('auth: { jwt: { secret: short-secret } }\n');
+    expect(error.message).toMatch(/^auth\.jwt\.secret: must be at least 32 bytes for HS256, .*\(got 12\)/);
+    expect(error.message).not.toContain('short-secret');
+    expect(configError(undefined, { env: { ALYX_AUTH_JWT_SECRET: 'short-secret' } }).message).not.toContain('short-secret');
+  });
+
+  it.each([
+    ['not http(s)', 'ftp://id.example/jwks.json'],
+    ['not a URL', 'jwks.json'],
+  ])('a jwks_url that is %s is an error naming the key', (_what, url) => {
+    expect(configError(`auth: { jwt: { jwks_url: "${url}" } }\n`).message).toContain('auth.jwt.jwks_url: must be an http:// or https:// URL');
+    expect(configError(undefined, { env: { ALYX_AUTH_JWT_JWKS_URL: url } }).message).toMatch(/^ALYX_AUTH_JWT_JWKS_URL \(auth\.jwt\.jwks_url\): must be an http/);
+  });
+
+  it('the environment sets every key: ALYX_AUTH_JWT_SECRET, _JWKS_URL, _ISSUER, _AUDIENCE', () => {
+    const config = resolve(undefined, {
+      env: {
+        ALYX_AUTH_JWT_SECRET: SECRET,
+        ALYX_AUTH_JWT_JWKS_URL: 'https://id.example/jwks.json',
+        ALYX_AUTH_JWT_ISSUER: 'https://id.example/',
+        ALYX_AUTH_JWT_AUDIENCE: 'my-api',
+      },
+    });
+    expect(config.auth.jwt).toEqual({ secret: SECRET, jwksUrl: 'https://id.example/jwks.json', issuer: 'https://id.example/', audience: 'my-api' });
+  });
+
+  it('every other key of auth is accepted and reported as ignored', () => {
+    const config = resolve(`auth:\n  jwt: { secret: "${SECRET}", expiry: 24h }\n  providers: [google]\n  oauth: {}\n`);
+    expect([...config.ignoredKeys].sort()).toEqual(['auth.jwt.expiry', 'auth.oauth', 'auth.providers']);
+    expect(config.auth.jwt?.secret).toBe(SECRET);
+  });
+});
+
 describe('the resolved config', () => {
   it('is frozen all the way down', () => {
-    const config = resolve('runtimes:\n  python: { command: python3, args: [-u] }\nfunctions:\n  env: { A: b }\n', {
+    const config = resolve('runtimes:\n  python: { command: python3, args: [-u] }\nfunctions:\n  env: { A: b }\nauth: { jwt: { jwks_url: "https://id.example/jwks.json", audience: [a, b] } }\n', {
       mode: 'development',
     });
     expectDeepFrozen(config);
@@ -475,7 +563,7 @@ describe('one definition per key', () => {
   }
 
   it('the resolved configuration reads every key the schema defines, and defaults come from the schema alone', () => {
-    const raw: Record<string, unknown> = { server: {}, functions: {}, logging: {}, dev: {}, runtimes: {}, state: {} };
+    const raw: Record<string, unknown> = { server: {}, functions: {}, logging: {}, dev: {}, runtimes: {}, state: {}, auth: {} };
     expect(validateAgainst('alyx', raw, true)).toEqual([]);
     const read = new Set<string>();
     toConfig(recording(raw, read), 'production', { projectDir: '/project', env: {} }, null, []);

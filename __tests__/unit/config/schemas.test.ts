@@ -33,11 +33,11 @@ describe.each<SchemaName>(['alyx', 'manifest'])('schemas/%s.schema.json', (name)
 });
 
 describe('alyx schema', () => {
-  it("marks exactly SPEC §2's keys of the earlier server as ignored", () => {
+  it("marks exactly SPEC §2's keys of the earlier server as ignored (auth.*: every key of auth but auth.jwt's four)", () => {
     const ignored = ignoredKeyPaths('alyx').map((keyPath) => keyPath.join('.'));
     expect(ignored.sort()).toEqual(
       [
-        'database', 'auth', 'realtime', 'docs', 'admin_ui',
+        'database', 'auth.*', 'auth.jwt.*', 'realtime', 'docs', 'admin_ui',
         'server.tls.auto_tls', 'server.tls.domain',
         'functions.enabled', 'functions.runtime', 'functions.cpu_limit', 'functions.pools',
         'logging.caller', 'logging.timestamp', 'logging.output',
@@ -53,6 +53,27 @@ describe('alyx schema', () => {
     expect(data.functions).toMatchObject({ path: './functions', timeout: '30s', memory_limit: 0, concurrency: 0, queue: 100, inherit_env: true, pool: 1 });
     expect(data.dev).toEqual({ enabled: false, watch: true, schedules: false });
     expect(data.state).toEqual({ url: '.alyx/state.db', result_ttl: '24h', retries: 3 });
+    expect(data.auth).toEqual({ jwt: { secret: '', jwks_url: '', issuer: '', audience: '' } });
+  });
+
+  it('accepts any other key of auth and of auth.jwt (the earlier server\'s), and checks the four alyx uses', () => {
+    expect(validateAgainst('alyx', {
+      auth: { jwt: { secret: 's', jwks_url: 'https://id.example/jwks.json', issuer: 'i', audience: ['a', 'b'], access_ttl: '15m', expiry: 3600 }, oauth: { github: {} }, providers: [], allow_registration: true },
+    })).toEqual([]);
+    expect(validateAgainst('alyx', { auth: { jwt: { jwks_url: 'ftp://id.example/jwks.json', issuer: 1, audience: [1] } } })).toEqual(
+      expect.arrayContaining([
+        'auth.jwt.jwks_url: must be an http:// or https:// URL of an identity provider\'s JSON Web Key Set (got "ftp://id.example/jwks.json")',
+        'auth.jwt.issuer: must be a string (got 1)',
+        expect.stringMatching(/^auth\.jwt\.audience\.0: must be a string/),
+      ]),
+    );
+    expect(validateAgainst('alyx', { auth: 'yes' })).toEqual(['auth: must be a mapping of keys (got "yes")']);
+  });
+
+  it('never shows the value of auth.jwt.secret in a problem', () => {
+    expect(validateAgainst('alyx', { auth: { jwt: { secret: 123456789 } } })).toEqual([
+      'auth.jwt.secret: must be a string (got a value not shown here: it is a secret)',
+    ]);
   });
 
   it('describes a bad memory_limit as a size, in words that read', () => {
