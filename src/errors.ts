@@ -112,6 +112,29 @@ export class UnauthorizedError extends AlyxError {
   }
 }
 
+/** Why a bearer token was refused (SPEC §13); clients can tell "sign in again" from "fix the client". */
+export type InvalidTokenReason =
+  | 'malformed'
+  | 'unsupported_alg'
+  | 'bad_signature'
+  | 'unknown_key'
+  | 'expired'
+  | 'not_yet_valid'
+  | 'wrong_issuer'
+  | 'wrong_audience'
+  | 'jwks_unavailable';
+
+/** A bearer token that does not verify: a bad token is an error, not anonymity (SPEC §13). */
+export class InvalidTokenError extends AlyxError {
+  readonly reason: InvalidTokenReason;
+
+  /** `message` says what is wrong and what to do; it never holds key material or the token. */
+  constructor(reason: InvalidTokenReason, message: string) {
+    super('UNAUTHORIZED', message, { reason });
+    this.reason = reason;
+  }
+}
+
 export class OverloadedError extends AlyxError {
   constructor() {
     super('OVERLOADED', 'Too many invocations are running or waiting: retry shortly.');
