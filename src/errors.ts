@@ -214,3 +214,10 @@ export class ScheduleNotFoundError extends AlyxError {
     super('SCHEDULE_NOT_FOUND', `No schedule "${spec}": see "alyx schedules" or GET /api/schedules for FUNCTION/NAME.`);
   }
 }
+
+/** A webhook whose signature does not verify (SPEC §13): the reason names the header or the check, never the secret. */
+export class WebhookSignatureError extends AlyxError {
+  constructor(reason: string) {
+    super('UNAUTHORIZED', `The webhook's signature does not verify: ${reason}.`);
+  }
+}

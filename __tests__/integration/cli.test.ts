@@ -72,7 +72,7 @@ describe('alyx list, invoke and build', () => {
       const result = await alyx(['list']);
       expect(result.code).toBe(0);
       expect(result.stdout).toMatch(/^production mode/);
-      expect(result.stdout).toMatch(/NAME\s+RUNTIME\s+STATUS\s+ENTRY\s+SCHEDULES\s+RUNS\n/);
+      expect(result.stdout).toMatch(/NAME\s+RUNTIME\s+STATUS\s+ENTRY\s+SCHEDULES\s+ROUTES\s+RUNS\n/);
       expect(result.stdout).toMatch(/echo\s+node\s+ready\s+index\.js\s+-\s+\S*node\S* \S*functions\/echo\/index\.js/);
       expect(result.stdout).toMatch(/built\s+node\s+not_built/);
       expect(result.stdout).toContain('4 of 6 ready');

@@ -23,7 +23,7 @@ function setUp(): { fn: FunctionDef; log: () => string[]; release: () => void } 
   const script = 'echo start >> ../../builds.log; while [ ! -e ../../release ]; do sleep 0.01; done; echo end >> ../../builds.log; mkdir -p dist; echo ok > dist/out';
   const fn: FunctionDef = {
     name: 'app', dir, runtime: 'node', entry: path.join(dir, 'index.js'), manifestFile: null, description: null, timeoutMs: null,
-    memoryBytes: null, concurrency: null, pool: null, reuse: false, env: {}, schedules: [], retries: null, invalid: null,
+    memoryBytes: null, concurrency: null, pool: null, reuse: false, env: {}, schedules: [], retries: null, routes: [], webhooks: [], auth: 'optional', ignoredHooks: [], invalid: null,
     build: { command: 'sh', args: ['-c', script], watch: null, output: path.join(dir, 'dist', 'out') },
   };
   const { logger } = captureLogs();

@@ -30,6 +30,7 @@ const instances: errors.AlyxError[] = [
   new errors.DeadLetterNotFoundError('d'),
   new errors.InvalidCallbackUrlError('ftp://x'),
   new errors.ScheduleNotFoundError('f/n'),
+  new errors.WebhookSignatureError('X-Hub-Signature-256 is missing'),
 ];
 
 describe('the error catalogue', () => {

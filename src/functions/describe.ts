@@ -20,6 +20,11 @@ export interface FunctionDescription {
   shim?: string;
   /** Present (true) for a function in reuse mode (SPEC §10). */
   reuse?: true;
+  /** Present when the function has routes or webhooks (SPEC §13); a webhook's secret is never shown. */
+  routes?: Array<{ path: string; methods: readonly string[] }>;
+  webhooks?: Array<{ path: string; methods: readonly string[]; mode: string; verification: string | null }>;
+  /** Present (required) when a call needs a verified token. */
+  auth?: 'required';
   /** Present when the function has schedules (SPEC §12). */
   schedules?: Array<Pick<ScheduleDef, 'name' | 'type' | 'expression' | 'timezone' | 'enabled'>>;
 }
@@ -38,6 +43,11 @@ export function describeFunction({ def, plan }: RegisteredFunction, config: Alyx
   if (plan.message) description.message = plan.message;
   if (plan.shim) description.shim = plan.shim;
   if (def.reuse) description.reuse = true;
+  if (def.routes.length > 0) description.routes = def.routes.map(({ path: routePath, methods }) => ({ path: routePath, methods }));
+  if (def.webhooks.length > 0) {
+    description.webhooks = def.webhooks.map(({ path: hookPath, methods, mode, verification }) => ({ path: hookPath, methods, mode, verification: verification?.type ?? null }));
+  }
+  if (def.auth === 'required') description.auth = 'required';
   if (def.schedules.length > 0) {
     description.schedules = def.schedules.map(({ name, type, expression, timezone, enabled }) => ({ name, type, expression, timezone, enabled }));
   }

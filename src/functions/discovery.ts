@@ -5,6 +5,7 @@ import { expandEnvMap } from '../config/expand-env';
 import { parseDuration, parseMegabytes } from '../config/units';
 import { readManifest, type Manifest } from './manifest';
 import { RUNTIME_TABLE } from './runtimes';
+import { parseIngress } from './routes';
 import { parseSchedules } from './schedules';
 import type { BuildConfig, FunctionDef, Runtime } from './types';
 
@@ -76,6 +77,8 @@ export function loadFunction(dir: string, functionsRealPath: string, env: NodeJS
   }
   const schedules = parseSchedules(manifest.schedules);
   if (!schedules.ok) return invalid(`${path.basename(manifestFile ?? 'manifest.yaml')}: ${schedules.problems.join('; ')}`, manifestFile);
+  const ingress = parseIngress(manifest.routes, manifest.hooks, env);
+  if (!ingress.ok) return invalid(`${path.basename(manifestFile ?? 'manifest.yaml')}: ${ingress.problem}`, manifestFile);
 
   let build: BuildConfig | null = null;
   if (manifest.build) {
@@ -110,6 +113,10 @@ export function loadFunction(dir: string, functionsRealPath: string, env: NodeJS
     build,
     schedules: schedules.schedules,
     retries: manifest.retries ?? null,
+    routes: ingress.routes,
+    webhooks: ingress.webhooks,
+    auth: manifest.auth ?? 'optional',
+    ignoredHooks: ingress.ignoredHooks,
   };
 }
 
@@ -196,6 +203,7 @@ function emptyDef(name: string, dir: string, manifestFile: string | null): Funct
   return {
     name, dir, runtime: null, entry: null, manifestFile, description: null, timeoutMs: null,
     memoryBytes: null, concurrency: null, pool: null, reuse: false, env: {}, build: null, schedules: [], retries: null,
+    routes: [], webhooks: [], auth: 'optional', ignoredHooks: [],
     invalid: null,
   };
 }

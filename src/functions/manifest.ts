@@ -2,6 +2,7 @@ import path from 'node:path';
 import fs from 'node:fs';
 import { readYamlMapping } from '../config/yaml-file';
 import { validateAgainst } from '../config/schemas';
+import type { ManifestHook, ManifestRoute } from './routes';
 import type { ManifestSchedule } from './schedules';
 import type { Runtime } from './types';
 
@@ -23,6 +24,10 @@ export interface Manifest {
   retries?: number;
   /** Checked beyond the schema by parseSchedules. */
   schedules?: ManifestSchedule[];
+  /** Checked beyond the schema by parseIngress. */
+  routes?: ManifestRoute[];
+  hooks?: ManifestHook[];
+  auth?: 'optional' | 'required';
 }
 
 export type ManifestResult =
@@ -39,6 +44,6 @@ export function readManifest(dir: string): ManifestResult {
   if (!read.ok) return { file, problem: `${relative} ${read.problem}` };
   const problems = validateAgainst('manifest', read.data);
   if (problems.length > 0) return { file, problem: `${relative}: ${problems.join('; ')}` };
-  const { routes: _routes, hooks: _hooks, dependencies: _dependencies, ...manifest } = read.data;
+  const { dependencies: _dependencies, ...manifest } = read.data;
   return { file, manifest: manifest as Manifest };
 }

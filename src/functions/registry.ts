@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import type { AlyxConfig } from '../config/resolve';
 import { discoverFunctions } from './discovery';
+import { checkIngress } from './ingress-check';
 import { readDotenv } from './dotenv';
 import { planExecution, type ExecutionPlan } from './entrypoint';
 import { ExecutableFinder, isExecutableFile } from './executables';
@@ -34,7 +35,7 @@ export function loadSnapshot(config: AlyxConfig, env: NodeJS.ProcessEnv = proces
     typeScriptLoader: findTypeScriptLoader(),
   };
   const functions = new Map<string, RegisteredFunction>();
-  for (const def of discoverFunctions(config.functions.path, env)) {
+  for (const def of checkIngress(discoverFunctions(config.functions.path, env), { jwtConfigured: false })) {
     functions.set(def.name, { def, plan: planExecution(def, context) });
   }
   return { functions, dotenv: readDotenv(config.projectDir) };

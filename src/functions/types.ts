@@ -1,4 +1,5 @@
 import type { RuntimeName } from '../config/resolve';
+import type { RouteDef, WebhookDef } from './routes';
 import type { ScheduleDef } from './schedules';
 
 export type Runtime = RuntimeName | 'binary';
@@ -37,6 +38,12 @@ export interface FunctionDef {
   readonly schedules: readonly ScheduleDef[];
   /** Retries of its background invocations; null: `state.retries`. */
   readonly retries: number | null;
+  /** SPEC §13: extra HTTP paths, inbound webhooks, and whether a call needs a verified token. */
+  readonly routes: readonly RouteDef[];
+  readonly webhooks: readonly WebhookDef[];
+  readonly auth: 'optional' | 'required';
+  /** Hook types of the earlier server that alyx accepts and ignores (database, auth): warned about at start. */
+  readonly ignoredHooks: readonly string[];
   /** Why the function cannot run (bad name, bad manifest, no entry); null when valid. */
   readonly invalid: string | null;
 }

@@ -5,6 +5,7 @@ import { AlyxError, InternalError, MethodNotAllowedError, ServerStartError } fro
 import { answerPreflight, applyCors } from './cors';
 import { requestIdFor } from './request-id';
 import { sendError } from './respond';
+import { functionRoute } from './ingress-routes';
 import { route, type ServerContext } from './routes';
 
 /** The node:http (or https) server with alyx's handler and the configured timeouts. */
@@ -47,7 +48,9 @@ async function handleRequest(context: ServerContext, req: IncomingMessage, res: 
     const queryAt = target.indexOf('?');
     const pathname = queryAt === -1 ? target : target.slice(0, queryAt);
     const query = new URLSearchParams(queryAt === -1 ? '' : target.slice(queryAt + 1));
-    const { handler, param } = route(req.method ?? 'GET', pathname);
+    const method = req.method ?? 'GET';
+    // alyx's own endpoints are under /api/, where no manifest route may be: a call to them never looks further.
+    const { handler, param } = pathname === '/api' || pathname.startsWith('/api/') ? route(method, pathname) : { handler: functionRoute(context, method, pathname), param: null };
     await handler(context, { req, res, pathname, query, requestId }, param);
   } catch (error) {
     sendFailure(context, res, requestId, error);

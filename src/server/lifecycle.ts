@@ -16,6 +16,8 @@ import { BodyBudget } from './body-budget';
 import { InflightInvocations } from './inflight';
 import type { ServerContext } from './routes';
 import { reportFunctions } from './startup-report';
+import { SeenWebhooks } from './seen-webhooks';
+import { TIMESTAMP_TOLERANCE_MS } from '../ingress/webhook-signature';
 
 export interface RunServerOptions {
   readonly config: AlyxConfig;
@@ -102,6 +104,7 @@ export async function runServer(options: RunServerOptions): Promise<void> {
     reload: () => reload('admin reload'),
     env,
     background,
+    webhooksSeen: new SeenWebhooks(TIMESTAMP_TOLERANCE_MS),
   };
   const server = createHttpServer(context);
   let url: string;

@@ -1,13 +1,11 @@
-import { ClientClosedError, FunctionNotFoundError, MethodNotAllowedError, NotFoundError, ShuttingDownError } from '../errors';
+import { FunctionNotFoundError, MethodNotAllowedError, NotFoundError, ShuttingDownError } from '../errors';
 import { describeAll } from '../functions/describe';
-import { toEnvelope } from '../invoke/invoker';
 import { requireAdmin } from './admin-auth';
 import { asyncInvoke, dropDeadLetter, invocationState, listDeadLetters, listSchedules, retryDeadLetter } from './background-routes';
-import { parseJsonObject, queryToInput, readBody } from './body';
 import { decodeName } from './function-name';
+import { invokeForRequest, withInput } from './invoke-request';
 import { sendJson } from './respond';
 import type { Handler, RequestInfo, ServerContext } from './server-context';
-import { headersFor, httpStatusFor } from './status';
 
 export type { ServerContext } from './server-context';
 
@@ -57,46 +55,13 @@ function listFunctions(context: ServerContext, { res }: RequestInfo): void {
 }
 
 async function invokeFunction(context: ServerContext, request: RequestInfo, rawName: string | null): Promise<void> {
-  const { req, query } = request;
   const name = decodeName(rawName ?? '');
   if (context.isShuttingDown()) throw new ShuttingDownError();
   if (name === null || !context.registry.get(name)) throw new FunctionNotFoundError(name ?? rawName ?? '');
-
-  if (req.method === 'GET' || req.method === 'HEAD') {
-    await invokeWith(context, request, name, queryToInput(query));
-    return;
-  }
-  const lease = await readBody(req, context.config.server.maxBodyBytes, context.bodies);
-  try {
-    await invokeWith(context, request, name, parseJsonObject(lease.body));
-  } finally {
-    lease.release();
-  }
-}
-
-async function invokeWith(context: ServerContext, request: RequestInfo, name: string, input: Record<string, unknown>): Promise<void> {
-  const { req, res, requestId } = request;
-  // A client that goes away ends its invocation; shutdown can end it too.
-  const controller = new AbortController();
-  const onClose = (): void => {
-    if (!res.writableFinished) controller.abort(new ClientClosedError());
-  };
-  res.once('close', onClose);
-  // Gone while its body was read: the close event has passed, and nothing should spawn.
-  if (req.socket.destroyed) onClose();
-  const result = await context.inflight.track(controller, context.invoker.invoke(name, input, {
-      requestId,
-      signal: controller.signal,
-      trigger: { type: 'http', method: req.method ?? 'GET', path: request.pathname },
-    }),);
-  res.off('close', onClose);
-
-  const status = result.success ? 200 : httpStatusFor(result.error?.code ?? '', result.reportedByFunction, result.requestedStatus);
-  sendJson(res, status, toEnvelope(result), headersFor(result.error?.code));
-  context.logger.info(
-    { function: name, request_id: requestId, status, duration_ms: result.durationMs, ...(result.error ? { code: result.error.code } : {}) },
-    `${req.method} ${name} ${status} ${result.durationMs}ms`,
-  );
+  const method = request.req.method ?? 'GET';
+  await withInput(context, request, async (input) => {
+    await invokeForRequest(context, request, name, input, { type: 'http', method, path: request.pathname });
+  });
 }
 
 function counts(context: ServerContext): { functions: number; ready: number } {

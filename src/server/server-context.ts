@@ -6,6 +6,7 @@ import type { Invoker } from '../invoke/invoker';
 import type { Logger } from '../logger';
 import type { BodyBudget } from './body-budget';
 import type { InflightInvocations } from './inflight';
+import type { SeenWebhooks } from './seen-webhooks';
 
 /** What the request handlers share. */
 export interface ServerContext {
@@ -24,6 +25,8 @@ export interface ServerContext {
   readonly env: NodeJS.ProcessEnv;
   /** Background invocations and schedules (SPEC §11–12). */
   readonly background: Background;
+  /** Standard Webhooks deliveries already answered (SPEC §13). */
+  readonly webhooksSeen: SeenWebhooks;
 }
 
 export interface RequestInfo {

@@ -50,7 +50,7 @@ function fn(runtime: Runtime, entry: string | null, build?: Partial<BuildConfig>
   const dir = dirOf('fn');
   return {
     name: 'fn', dir, runtime, entry: entry === null ? null : path.join(dir, entry), manifestFile: null,
-    description: null, timeoutMs: null, memoryBytes: null, concurrency: null, pool: null, reuse: false, env: {}, schedules: [], retries: null, invalid: null,
+    description: null, timeoutMs: null, memoryBytes: null, concurrency: null, pool: null, reuse: false, env: {}, schedules: [], retries: null, routes: [], webhooks: [], auth: 'optional', ignoredHooks: [], invalid: null,
     build: build
       ? { command: 'make', args: [], watch: null, ...build, output: path.join(dir, build.output) }
       : null,

@@ -1,4 +1,4 @@
-import { describeAll } from '../../functions/describe';
+import { describeAll, type FunctionDescription } from '../../functions/describe';
 import { loadSnapshot } from '../../functions/registry';
 import { loadContext, modeFromFlags, type ProjectOptions } from '../context';
 import { processStartNote } from '../../process/native-process';
@@ -29,13 +29,20 @@ export async function listCommand(options: ListOptions): Promise<void> {
     fn.status,
     fn.entry ?? '-',
     String(fn.schedules?.length ?? '-'),
+    routesOf(fn),
     fn.command ? fn.command.join(' ') : (fn.message ?? ''),
   ]);
   process.stdout.write(`${config.mode} mode, ${config.functions.path}\n\n`);
-  process.stdout.write(`${formatTable(['NAME', 'RUNTIME', 'STATUS', 'ENTRY', 'SCHEDULES', 'RUNS'], rows)}\n`);
+  process.stdout.write(`${formatTable(['NAME', 'RUNTIME', 'STATUS', 'ENTRY', 'SCHEDULES', 'ROUTES', 'RUNS'], rows)}\n`);
   const ready = body.functions.filter((fn) => fn.status === 'ready').length;
   process.stdout.write(`\n${ready} of ${body.count} ready\n`);
   const shims = new Map(body.functions.filter((fn) => fn.shim && fn.command).map((fn) => [fn.shim as string, (fn.command as string[])[0]]));
   for (const [shim, real] of shims) process.stdout.write(`${shim} is a shim: alyx runs ${real}\n`);
   process.stdout.write(`${processStartNote()}\n`);
+}
+
+/** Its routes and webhook paths, as people read them; "-" when it has none. */
+function routesOf(fn: FunctionDescription): string {
+  const paths = [...(fn.routes ?? []).map((route) => route.path), ...(fn.webhooks ?? []).map((hook) => `${hook.path} (webhook)`)];
+  return paths.length > 0 ? paths.join(' ') : '-';
 }
