@@ -221,3 +221,17 @@ export class WebhookSignatureError extends AlyxError {
     super('UNAUTHORIZED', `The webhook's signature does not verify: ${reason}.`);
   }
 }
+
+/** A function with `auth: required` called without a valid bearer token or an internal token (SPEC §13). */
+export class AuthRequiredError extends AlyxError {
+  constructor(name: string) {
+    super('UNAUTHORIZED', `Function "${name}" needs a signed-in caller: send "Authorization: Bearer <token>" with a valid token.`);
+  }
+}
+
+/** A chain of internal calls deeper than 8 (SPEC §13). */
+export class CallDepthExceededError extends AlyxError {
+  constructor(depth: number) {
+    super('CALL_DEPTH_EXCEEDED', `This internal call would be ${depth} calls deep, past the limit of 8: a function probably calls itself in a loop.`, { depth });
+  }
+}

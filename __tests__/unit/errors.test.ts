@@ -31,6 +31,8 @@ const instances: errors.AlyxError[] = [
   new errors.InvalidCallbackUrlError('ftp://x'),
   new errors.ScheduleNotFoundError('f/n'),
   new errors.WebhookSignatureError('X-Hub-Signature-256 is missing'),
+  new errors.AuthRequiredError('f'),
+  new errors.CallDepthExceededError(9),
 ];
 
 describe('the error catalogue', () => {

@@ -128,6 +128,8 @@ export class BackgroundWorker {
       trigger: record.trigger,
       attempt: record.attempts,
       onSlotFreed,
+      auth: record.auth ?? null,
+      callDepth: record.callDepth ?? 0,
     });
     const outcome = this.#outcome(record, verdictFor(result), toEnvelope(result));
     const kept = await store.finish(record.requestId, outcome);

@@ -35,7 +35,7 @@ export function loadSnapshot(config: AlyxConfig, env: NodeJS.ProcessEnv = proces
     typeScriptLoader: findTypeScriptLoader(),
   };
   const functions = new Map<string, RegisteredFunction>();
-  for (const def of checkIngress(discoverFunctions(config.functions.path, env), { jwtConfigured: false })) {
+  for (const def of checkIngress(discoverFunctions(config.functions.path, env), { jwtConfigured: config.auth.jwt !== null })) {
     functions.set(def.name, { def, plan: planExecution(def, context) });
   }
   return { functions, dotenv: readDotenv(config.projectDir) };

@@ -1,12 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import type { AlyxConfig } from '../config/resolve';
 import { serverUrl } from '../config/server-url';
-import { randomHex } from '../random-hex';
 import { AlyxError, ExecutionError, FunctionNotFoundError, FunctionNotReadyError } from '../errors';
 import type { Logger } from '../logger';
 import { buildFunctionEnv } from './environment';
 import { exceedsDepth, MAX_JSON_DEPTH } from './json-input';
 import { encodeRequest, type FunctionErrorBody } from '../protocol/protocol';
+import { InternalCalls } from './internal-calls';
 import { ConcurrencyLimiter } from './limiter';
 import { argsWithPreload, PYTHON_HELPER_DIR } from './preload';
 import type { ProcessPool } from '../process/pool';
@@ -39,6 +39,16 @@ export interface InvokeOptions {
    * what it left behind are gone, which can be after the answer; at once when it never took one.
    */
   readonly onSlotFreed?: () => void;
+  /** context.auth: the verified identity of the caller (SPEC §13); default null. */
+  readonly auth?: unknown;
+  /** How deep in a chain of internal calls this invocation is (0: a client started it). */
+  readonly callDepth?: number;
+  /**
+   * A synchronous internal call: it waits for its own function's concurrency only, never for the
+   * global limit, since its caller holds a slot while it waits, and callers filling every slot
+   * must not deadlock.
+   */
+  readonly callerWaits?: boolean;
 }
 
 /** The outcome of one invocation, whether the function or alyx produced it. */
@@ -79,6 +89,8 @@ export class Invoker {
   /** Per discovered definition: what to spawn, environment included (it only changes on reload). */
   readonly #spawnSpecs = new WeakMap<RegisteredFunction, SpawnSpec>();
   readonly #residentSpecs = new WeakMap<RegisteredFunction, ResidentSpec>();
+  /** The internal tokens of running invocations, which the server accepts as bearer tokens. */
+  readonly internalCalls = new InternalCalls();
   #ownResidents: ResidentPool | null = null;
   #baseUrl: string;
 
@@ -147,12 +159,15 @@ export class Invoker {
     let release: () => void;
     try {
       const onWait = (): void => this.#logger.debug({ function: name, request_id: requestId, waiting: this.#limiter.waiting }, 'waiting for a free slot');
-      release = await this.#limiter.acquire(name, def.concurrency, options.signal, onWait);
+      release = await this.#limiter.acquire(name, def.concurrency, options.signal, onWait, options.callerWaits === true);
     } catch (error) {
       return failWith(error as AlyxError);
     }
     slotTaken = true;
-    const result = await this.#run(registered, snapshot, requestId, input, options);
+    const internalToken = this.internalCalls.issue({ functionName: name, requestId, auth: options.auth ?? null, depth: options.callDepth ?? 0 });
+    const result = await this.#run(registered, snapshot, requestId, input, options, internalToken);
+    // Refused from the answer on: the invocation has ended for whoever called it.
+    this.internalCalls.revoke(internalToken);
     // The slot is held until the process and what it left behind are gone, which can be after the answer.
     void result.finished.then(() => {
       release();
@@ -185,7 +200,8 @@ export class Invoker {
     snapshot: FunctionSnapshot,
     requestId: string,
     input: Record<string, unknown>,
-    { signal, trigger = CLI_TRIGGER, attempt = 1 }: InvokeOptions,
+    { signal, trigger = CLI_TRIGGER, attempt = 1, auth = null }: InvokeOptions,
+    internalToken: string,
   ): Promise<RunResult> {
     const { def } = registered;
     const name = def.name;
@@ -195,10 +211,10 @@ export class Invoker {
       function: name,
       input,
       context: {
-        auth: null,
+        auth,
         env: { ...this.#config.functions.env, ...def.env },
         alyx_url: this.#baseUrl,
-        internal_token: randomHex(32),
+        internal_token: internalToken,
         trigger,
         attempt,
       },

@@ -16,6 +16,7 @@ export class ConcurrencyLimiter {
   readonly #queueLimit: number;
   readonly #runningByFunction = new Map<string, number>();
   readonly #waiting: Waiter[] = [];
+  readonly #internalWaiting = new Set<Waiter>();
   #running = 0;
 
   constructor(limit: number, queueLimit: number) {
@@ -32,8 +33,10 @@ export class ConcurrencyLimiter {
   }
 
   /** Resolves with a release function once the invocation may run; `onWait` is called when it has to queue. */
-  acquire(name: string, functionLimit: number | null, signal?: AbortSignal, onWait?: () => void): Promise<() => void> {
+  acquire(name: string, functionLimit: number | null, signal?: AbortSignal, onWait?: () => void, beyondGlobalLimit = false): Promise<() => void> {
     if (signal?.aborted) return Promise.reject(abortReason(signal));
+    // An internal call: its caller holds a global slot while it waits, so only its own function's limit applies.
+    if (beyondGlobalLimit) return this.#acquireForFunction(name, functionLimit, signal);
     // Waiters that could run are started at every release, so while a slot is free every
     // waiter is held by its own function's limit and does not stand in this one's way.
     if (this.#canRun(name, functionLimit)) return Promise.resolve(this.#start(name));
@@ -58,6 +61,50 @@ export class ConcurrencyLimiter {
     });
   }
 
+  /** Counted against the function's limit only, waiting (without a queue bound) while it is reached. */
+  #acquireForFunction(name: string, functionLimit: number | null, signal: AbortSignal | undefined): Promise<() => void> {
+    const start = (): (() => void) => {
+      this.#runningByFunction.set(name, (this.#runningByFunction.get(name) ?? 0) + 1);
+      let released = false;
+      return () => {
+        if (released) return;
+        released = true;
+        const left = (this.#runningByFunction.get(name) ?? 1) - 1;
+        if (left === 0) this.#runningByFunction.delete(name);
+        else this.#runningByFunction.set(name, left);
+        this.#grantWaiting();
+        this.#grantInternal();
+      };
+    };
+    if (functionLimit === null || (this.#runningByFunction.get(name) ?? 0) < functionLimit) return Promise.resolve(start());
+    return new Promise((resolve, reject) => {
+      const onAbort = (): void => {
+        this.#internalWaiting.delete(waiter);
+        reject(abortReason(signal as AbortSignal));
+      };
+      const waiter: Waiter = {
+        name,
+        functionLimit,
+        grant: () => {
+          signal?.removeEventListener('abort', onAbort);
+          resolve(start());
+        },
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.#internalWaiting.add(waiter);
+    });
+  }
+
+  /** Starts the internal calls whose function has room again. */
+  #grantInternal(): void {
+    for (const waiter of this.#internalWaiting) {
+      if (waiter.functionLimit === null || (this.#runningByFunction.get(waiter.name) ?? 0) < waiter.functionLimit) {
+        this.#internalWaiting.delete(waiter);
+        waiter.grant(() => undefined);
+      }
+    }
+  }
+
   #canRun(name: string, functionLimit: number | null): boolean {
     if (this.#running >= this.#limit) return false;
     return functionLimit === null || (this.#runningByFunction.get(name) ?? 0) < functionLimit;
@@ -75,6 +122,7 @@ export class ConcurrencyLimiter {
       if (left === 0) this.#runningByFunction.delete(name);
       else this.#runningByFunction.set(name, left);
       this.#grantWaiting();
+      this.#grantInternal();
     };
   }
 

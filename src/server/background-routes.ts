@@ -3,6 +3,7 @@ import { DeadLetterNotFoundError, FunctionNotFoundError, FunctionNotReadyError, 
 import { describeDeadLetter, describeInvocation, describeQueued, describeSchedules } from '../background/describe';
 import { STATE_ID_PATTERN } from '../state/store';
 import { requireAdmin } from './admin-auth';
+import { identifyCaller } from './caller-identity';
 import { parseJsonObject, readBody } from './body';
 import { decodeName } from './function-name';
 import { sendJson } from './respond';
@@ -15,6 +16,7 @@ export async function asyncInvoke(context: ServerContext, { req, res, requestId 
   const registered = name === null ? undefined : context.registry.get(name);
   if (name === null || !registered) throw new FunctionNotFoundError(name ?? rawName ?? '');
   if (registered.plan.status !== 'ready') throw new FunctionNotReadyError(name, registered.plan.status, registered.plan.message ?? 'it cannot run');
+  const caller = await identifyCaller(context, req.headers.authorization, registered.def);
   const callbackUrl = callbackUrlFrom(req.headers['x-callback-url']);
   const lease = await readBody(req, context.config.server.maxBodyBytes, context.bodies);
   let input: Record<string, unknown>;
@@ -25,7 +27,15 @@ export async function asyncInvoke(context: ServerContext, { req, res, requestId 
   }
   // An X-Request-Id that could not be read back (a leading dot) is replaced, as an invalid one is.
   const id = STATE_ID_PATTERN.test(requestId) ? requestId : randomUUID();
-  const { record, created } = await context.background.enqueue({ requestId: id, function: name, input, trigger: { type: 'async' }, callbackUrl });
+  const { record, created } = await context.background.enqueue({
+    requestId: id,
+    function: name,
+    input,
+    trigger: caller.internalTrigger ?? { type: 'async' },
+    callbackUrl,
+    auth: caller.auth,
+    callDepth: caller.callDepth,
+  });
   context.logger.info({ function: name, request_id: id, status: 202, created }, `POST async ${name} 202 ${created ? 'queued' : `already ${record.status}`}`);
   sendJson(res, 202, describeQueued(record));
 }

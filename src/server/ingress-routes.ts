@@ -1,4 +1,5 @@
 import { FunctionNotFoundError, MethodNotAllowedError, NotFoundError, ShuttingDownError } from '../errors';
+import { identifyCaller } from './caller-identity';
 import { matchFunctionRoute, type RouteTarget } from './function-routes';
 import { invokeForRequest, withInput } from './invoke-request';
 import type { Handler, RequestInfo, ServerContext } from './server-context';
@@ -19,10 +20,12 @@ export function functionRoute(context: ServerContext, method: string, pathname: 
 async function invokeRoute(context: ServerContext, request: RequestInfo, target: RouteTarget, params: Record<string, string>): Promise<void> {
   if (context.isShuttingDown()) throw new ShuttingDownError();
   const name = target.functionName;
-  if (!context.registry.get(name)) throw new FunctionNotFoundError(name);
+  const registered = context.registry.get(name);
+  if (!registered) throw new FunctionNotFoundError(name);
+  const caller = await identifyCaller(context, request.req.headers.authorization, registered.def);
   const method = request.req.method ?? 'GET';
   const query = Object.fromEntries(request.query);
   await withInput(context, request, async (input) => {
-    await invokeForRequest(context, request, name, { ...input, ...params }, { type: 'http', method, path: request.pathname, params, query });
+    await invokeForRequest(context, request, name, { ...input, ...params }, { type: 'http', method, path: request.pathname, params, query }, caller);
   });
 }

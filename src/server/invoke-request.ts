@@ -1,6 +1,7 @@
 import { ClientClosedError } from '../errors';
 import { toEnvelope, type InvocationResult } from '../invoke/invoker';
 import type { Trigger } from '../state/store';
+import type { Caller } from './caller-identity';
 import { parseJsonObject, queryToInput, readBody } from './body';
 import { sendJson } from './respond';
 import type { RequestInfo, ServerContext } from './server-context';
@@ -21,7 +22,14 @@ export async function withInput(context: ServerContext, { req, query }: RequestI
 }
 
 /** Runs one invocation for an HTTP request and answers with its envelope; a client that goes away ends it. */
-export async function invokeForRequest(context: ServerContext, request: RequestInfo, name: string, input: Record<string, unknown>, trigger: Trigger): Promise<InvocationResult> {
+export async function invokeForRequest(
+  context: ServerContext,
+  request: RequestInfo,
+  name: string,
+  input: Record<string, unknown>,
+  trigger: Trigger,
+  caller: Caller = { auth: null, callDepth: 0, internalTrigger: null },
+): Promise<InvocationResult> {
   const { req, res, requestId } = request;
   // A client that goes away ends its invocation; shutdown can end it too.
   const controller = new AbortController();
@@ -31,7 +39,14 @@ export async function invokeForRequest(context: ServerContext, request: RequestI
   res.once('close', onClose);
   // Gone while its body was read: the close event has passed, and nothing should spawn.
   if (req.socket.destroyed) onClose();
-  const result = await context.inflight.track(controller, context.invoker.invoke(name, input, { requestId, signal: controller.signal, trigger }));
+  const result = await context.inflight.track(controller, context.invoker.invoke(name, input, {
+      requestId,
+      signal: controller.signal,
+      trigger: caller.internalTrigger ?? trigger,
+      auth: caller.auth,
+      callDepth: caller.callDepth,
+      callerWaits: caller.internalTrigger !== null,
+    }),);
   res.off('close', onClose);
 
   const status = result.success ? 200 : httpStatusFor(result.error?.code ?? '', result.reportedByFunction, result.requestedStatus);

@@ -18,6 +18,7 @@ import type { ServerContext } from './routes';
 import { reportFunctions } from './startup-report';
 import { SeenWebhooks } from './seen-webhooks';
 import { TIMESTAMP_TOLERANCE_MS } from '../ingress/webhook-signature';
+import { IdentityVerifier } from '../ingress/identity';
 
 export interface RunServerOptions {
   readonly config: AlyxConfig;
@@ -105,6 +106,7 @@ export async function runServer(options: RunServerOptions): Promise<void> {
     env,
     background,
     webhooksSeen: new SeenWebhooks(TIMESTAMP_TOLERANCE_MS),
+    identity: IdentityVerifier.fromConfig(config.auth),
   };
   const server = createHttpServer(context);
   let url: string;

@@ -2,6 +2,7 @@ import { FunctionNotFoundError, MethodNotAllowedError, NotFoundError, ShuttingDo
 import { describeAll } from '../functions/describe';
 import { requireAdmin } from './admin-auth';
 import { asyncInvoke, dropDeadLetter, invocationState, listDeadLetters, listSchedules, retryDeadLetter } from './background-routes';
+import { identifyCaller } from './caller-identity';
 import { decodeName } from './function-name';
 import { invokeForRequest, withInput } from './invoke-request';
 import { sendJson } from './respond';
@@ -57,10 +58,12 @@ function listFunctions(context: ServerContext, { res }: RequestInfo): void {
 async function invokeFunction(context: ServerContext, request: RequestInfo, rawName: string | null): Promise<void> {
   const name = decodeName(rawName ?? '');
   if (context.isShuttingDown()) throw new ShuttingDownError();
-  if (name === null || !context.registry.get(name)) throw new FunctionNotFoundError(name ?? rawName ?? '');
+  const registered = name === null ? undefined : context.registry.get(name);
+  if (name === null || !registered) throw new FunctionNotFoundError(name ?? rawName ?? '');
+  const caller = await identifyCaller(context, request.req.headers.authorization, registered.def);
   const method = request.req.method ?? 'GET';
   await withInput(context, request, async (input) => {
-    await invokeForRequest(context, request, name, input, { type: 'http', method, path: request.pathname });
+    await invokeForRequest(context, request, name, input, { type: 'http', method, path: request.pathname }, caller);
   });
 }
 

@@ -5,6 +5,7 @@ import type { FunctionRegistry } from '../functions/registry';
 import type { Invoker } from '../invoke/invoker';
 import type { Logger } from '../logger';
 import type { BodyBudget } from './body-budget';
+import type { IdentityVerifier } from '../ingress/identity';
 import type { InflightInvocations } from './inflight';
 import type { SeenWebhooks } from './seen-webhooks';
 
@@ -25,6 +26,8 @@ export interface ServerContext {
   readonly env: NodeJS.ProcessEnv;
   /** Background invocations and schedules (SPEC §11–12). */
   readonly background: Background;
+  /** Verifies bearer tokens (auth.jwt); null when none is configured. */
+  readonly identity: IdentityVerifier | null;
   /** Standard Webhooks deliveries already answered (SPEC §13). */
   readonly webhooksSeen: SeenWebhooks;
 }

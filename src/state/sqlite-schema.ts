@@ -8,6 +8,8 @@ CREATE TABLE IF NOT EXISTS invocations (
   input TEXT NOT NULL,
   trigger TEXT NOT NULL,
   callback_url TEXT,
+  auth TEXT,
+  call_depth INTEGER NOT NULL DEFAULT 0,
   status TEXT NOT NULL,
   attempts INTEGER NOT NULL,
   failures INTEGER NOT NULL,

@@ -7,8 +7,8 @@ export function prepareStatements(db: BetterSqlite3.Database) {
   const due = `status IN ('queued', 'failed')`;
   return {
     insert: db.prepare(
-      `INSERT OR IGNORE INTO invocations (request_id, function, input, trigger, callback_url, status, attempts, failures, created_at, run_at)
-       VALUES (@request_id, @function, @input, @trigger, @callback_url, 'queued', 0, 0, @now, @now)`,
+      `INSERT OR IGNORE INTO invocations (request_id, function, input, trigger, callback_url, auth, call_depth, status, attempts, failures, created_at, run_at)
+       VALUES (@request_id, @function, @input, @trigger, @callback_url, @auth, @call_depth, 'queued', 0, 0, @now, @now)`,
     ),
     get: db.prepare(`SELECT * FROM invocations WHERE request_id = ?`),
     claim: db.prepare(

@@ -23,6 +23,8 @@ interface InvocationRow {
   input: string;
   trigger: string;
   callback_url: string | null;
+  auth: string | null;
+  call_depth: number;
   status: InvocationStatus;
   attempts: number;
   failures: number;
@@ -237,6 +239,8 @@ export class SqliteStore implements StateStore {
         input: JSON.stringify(invocation.input),
         trigger: JSON.stringify(invocation.trigger),
         callback_url: invocation.callbackUrl,
+        auth: invocation.auth === undefined || invocation.auth === null ? null : JSON.stringify(invocation.auth),
+        call_depth: invocation.callDepth ?? 0,
         now,
       }).changes === 1
     );
@@ -256,6 +260,8 @@ function toRecord(row: InvocationRow): InvocationRecord {
     input: JSON.parse(row.input) as Record<string, unknown>,
     trigger: JSON.parse(row.trigger) as InvocationRecord['trigger'],
     callbackUrl: row.callback_url,
+    auth: row.auth === null ? null : (JSON.parse(row.auth) as unknown),
+    callDepth: row.call_depth,
     status: row.status,
     attempts: row.attempts,
     failures: row.failures,

@@ -14,6 +14,10 @@ export interface NewInvocation {
   readonly input: Record<string, unknown>;
   readonly trigger: Trigger;
   readonly callbackUrl: string | null;
+  /** context.auth of the caller that queued it (SPEC §13); null or absent: none. */
+  readonly auth?: unknown;
+  /** Its depth in a chain of internal calls; absent: 0. */
+  readonly callDepth?: number;
 }
 
 export interface InvocationRecord extends NewInvocation {
