@@ -139,6 +139,36 @@ describe('routes and webhooks', () => {
   });
 });
 
+describe("the earlier server's manifest in examples/earlier-server", () => {
+  let stateDir: string;
+  afterEach(async () => {
+    await stopAllServers();
+    removeProject(stateDir);
+  });
+
+  it('is served unmodified: its route, its schedule, and its webhook', async () => {
+    const example = path.join(__dirname, '..', '..', 'examples', 'earlier-server');
+    // The state goes to a temporary folder, not into the example.
+    stateDir = makeProject();
+    const server = await startServer(['serve', '-C', example], { env: cleanEnv({ GITHUB_WEBHOOK_SECRET: GITHUB_SECRET, ALYX_STATE_URL: path.join(stateDir, 'state.db') }) });
+    const [orders] = (await request(`${server.url}/api/functions`)).body.functions;
+    expect(orders).toMatchObject({
+      name: 'orders',
+      status: 'ready',
+      routes: [{ path: '/orders/:id', methods: ['GET', 'DELETE'] }],
+      webhooks: [{ path: '/webhooks/github', mode: 'async', verification: 'hmac-sha256' }],
+      schedules: [{ name: 'nightly-report', type: 'cron', timezone: 'Europe/Berlin' }],
+    });
+    expect(server.logs().filter((line) => line.function === 'orders' && String(line.msg).includes('database'))).toHaveLength(1);
+    expect((await request(`${server.url}/orders/7`)).body.output).toEqual({ order: '7', method: 'GET' });
+    const body = '{"ref":"refs/heads/main"}';
+    const queued = await request(`${server.url}/webhooks/github`, { method: 'POST', body, headers: { 'X-Hub-Signature-256': `sha256=${hex('sha256', GITHUB_SECRET, body)}` } });
+    expect(queued.status).toBe(202);
+    const done = await waitForInvocation(server, queued.body.request_id, ['succeeded']);
+    expect(done.envelope.output).toEqual({ received: { ref: 'refs/heads/main' }, verified: true });
+  });
+});
+
 describe('routes that cannot be served', () => {
   let project: string;
   afterEach(() => removeProject(project));
