@@ -5,7 +5,7 @@ import { AlyxError, InternalError, MethodNotAllowedError, ServerStartError } fro
 import { answerPreflight, applyCors } from './cors';
 import { requestIdFor } from './request-id';
 import { sendError } from './respond';
-import { functionRoute } from './ingress-routes';
+import { functionRoute } from './ingress/ingress-routes';
 import { route, type ServerContext } from './routes';
 
 /** The node:http (or https) server with alyx's handler and the configured timeouts. */

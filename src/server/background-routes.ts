@@ -3,7 +3,7 @@ import { DeadLetterNotFoundError, FunctionNotFoundError, FunctionNotReadyError, 
 import { describeDeadLetter, describeInvocation, describeQueued, describeSchedules } from '../background/describe';
 import { STATE_ID_PATTERN } from '../state/store';
 import { requireAdmin } from './admin-auth';
-import { identifyCaller } from './caller-identity';
+import { identifyCaller } from './ingress/caller-identity';
 import { parseJsonObject, readBody } from './body';
 import { decodeName } from './function-name';
 import { sendJson } from './respond';

@@ -1,7 +1,7 @@
 import { ClientClosedError } from '../errors';
 import { toEnvelope, type InvocationResult } from '../invoke/invoker';
 import type { Trigger } from '../state/store';
-import type { Caller } from './caller-identity';
+import type { Caller } from './ingress/caller-identity';
 import { parseJsonObject, queryToInput, readBody } from './body';
 import { sendJson } from './respond';
 import type { RequestInfo, ServerContext } from './server-context';

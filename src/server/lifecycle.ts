@@ -16,7 +16,7 @@ import { BodyBudget } from './body-budget';
 import { InflightInvocations } from './inflight';
 import type { ServerContext } from './routes';
 import { reportFunctions } from './startup-report';
-import { SeenWebhooks } from './seen-webhooks';
+import { SeenWebhooks } from './ingress/seen-webhooks';
 import { TIMESTAMP_TOLERANCE_MS } from '../ingress/webhook-signature';
 import { IdentityVerifier } from '../ingress/identity';
 

@@ -2,7 +2,7 @@ import { FunctionNotFoundError, MethodNotAllowedError, NotFoundError, ShuttingDo
 import { describeAll } from '../functions/describe';
 import { requireAdmin } from './admin-auth';
 import { asyncInvoke, dropDeadLetter, invocationState, listDeadLetters, listSchedules, retryDeadLetter } from './background-routes';
-import { identifyCaller } from './caller-identity';
+import { identifyCaller } from './ingress/caller-identity';
 import { decodeName } from './function-name';
 import { invokeForRequest, withInput } from './invoke-request';
 import { sendJson } from './respond';

@@ -7,7 +7,7 @@ import type { Logger } from '../logger';
 import type { BodyBudget } from './body-budget';
 import type { IdentityVerifier } from '../ingress/identity';
 import type { InflightInvocations } from './inflight';
-import type { SeenWebhooks } from './seen-webhooks';
+import type { SeenWebhooks } from './ingress/seen-webhooks';
 
 /** What the request handlers share. */
 export interface ServerContext {

@@ -1,6 +1,6 @@
 import FindMyWay from 'find-my-way';
-import type { FunctionSnapshot } from '../functions/registry';
-import { ROUTE_METHODS, type WebhookDef } from '../functions/routes';
+import type { FunctionSnapshot } from '../../functions/registry';
+import { ROUTE_METHODS, type WebhookDef } from '../../functions/routes';
 
 /** What a manifest path leads to. */
 export type RouteTarget = { readonly kind: 'route'; readonly functionName: string } | { readonly kind: 'webhook'; readonly functionName: string; readonly webhook: WebhookDef };

@@ -1,8 +1,8 @@
-import { FunctionNotFoundError, MethodNotAllowedError, NotFoundError, ShuttingDownError } from '../errors';
+import { FunctionNotFoundError, MethodNotAllowedError, NotFoundError, ShuttingDownError } from '../../errors';
 import { identifyCaller } from './caller-identity';
 import { matchFunctionRoute, type RouteTarget } from './function-routes';
-import { invokeForRequest, withInput } from './invoke-request';
-import type { Handler, RequestInfo, ServerContext } from './server-context';
+import { invokeForRequest, withInput } from '../invoke-request';
+import type { Handler, RequestInfo, ServerContext } from '../server-context';
 import { invokeWebhook } from './webhook-request';
 
 /**

@@ -1,13 +1,13 @@
 import { isUtf8 } from 'node:buffer';
 import { createHash } from 'node:crypto';
-import { describeQueued } from '../background/describe';
-import { FunctionNotFoundError, FunctionNotReadyError, ShuttingDownError, WebhookSignatureError } from '../errors';
-import { verifyWebhook } from '../ingress/webhook-signature';
-import { readBody } from './body';
+import { describeQueued } from '../../background/describe';
+import { FunctionNotFoundError, FunctionNotReadyError, ShuttingDownError, WebhookSignatureError } from '../../errors';
+import { verifyWebhook } from '../../ingress/webhook-signature';
+import { readBody } from '../body';
 import type { RouteTarget } from './function-routes';
-import { invokeForRequest } from './invoke-request';
-import { sendJson } from './respond';
-import type { RequestInfo, ServerContext } from './server-context';
+import { invokeForRequest } from '../invoke-request';
+import { sendJson } from '../respond';
+import type { RequestInfo, ServerContext } from '../server-context';
 
 type WebhookTarget = Extract<RouteTarget, { kind: 'webhook' }>;
 

@@ -1,9 +1,9 @@
-import { AuthRequiredError, CallDepthExceededError } from '../errors';
-import type { FunctionDef } from '../functions/types';
-import { parseBearer } from '../ingress/identity';
-import { MAX_CALL_DEPTH } from '../invoke/internal-calls';
-import type { Trigger } from '../state/store';
-import type { ServerContext } from './server-context';
+import { AuthRequiredError, CallDepthExceededError } from '../../errors';
+import type { FunctionDef } from '../../functions/types';
+import { parseBearer } from '../../ingress/identity';
+import { MAX_CALL_DEPTH } from '../../invoke/internal-calls';
+import type { Trigger } from '../../state/store';
+import type { ServerContext } from '../server-context';
 
 /** Who is calling, as an invocation is told (SPEC §13). */
 export interface Caller {
