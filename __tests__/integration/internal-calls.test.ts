@@ -35,6 +35,10 @@ const FUNCTIONS: FixtureTree = {
   'functions/guarded/index.js': fn('reply({ auth: r.context.auth });'),
   'functions/guarded/manifest.yaml': 'auth: required\n',
   'functions/caller/index.js': fn("const callee = await call(r.input.target ?? 'who', {}); reply({ callee, token: r.context.internal_token, request_id: r.request_id });"),
+  // The JavaScript helper's ctx.invoke, as authors write it (SPEC §10), calling through the internal token.
+  'functions/helped/index.cjs': `const { handler } = require(${JSON.stringify(path.join(__dirname, '..', '..', 'shims', 'handler', 'index.cjs'))});
+module.exports = handler(async (input, ctx) => ({ callee: await ctx.invoke('guarded', { from: 'helper' }) }));
+`,
   'functions/recurse/index.js': fn("const n = r.input.n ?? 0; const next = await call('recurse', { n: n + 1 }); reply(next.status === 200 ? next.body.output : { stopped_at: n, status: next.status, code: next.body.error.code });"),
 };
 
@@ -78,6 +82,11 @@ describe('identity and internal calls', () => {
     expect(direct.body.output.callee.body.output).toMatchObject({ auth: null, trigger: { type: 'internal', caller: 'caller', caller_request_id: direct.body.output.request_id } });
     expect(callerId).toBe(answer.body.request_id);
     expect(await call('who', internalToken)).toMatchObject({ status: 401, body: { error: { code: 'UNAUTHORIZED' } } });
+  });
+
+  it("the helper's ctx.invoke makes an internal call, which satisfies auth: required", async () => {
+    const answer = await call('helped', sign({ sub: 'user-4' }));
+    expect(answer).toMatchObject({ status: 200, body: { output: { callee: { auth: { id: 'user-4' } } } } });
   });
 
   it('a chain deeper than 8 answers 508 CALL_DEPTH_EXCEEDED', async () => {
