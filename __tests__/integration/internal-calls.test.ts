@@ -1,6 +1,7 @@
 import { createHmac } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { waitForInvocation } from '../helpers/background';
 import { cleanEnv } from '../helpers/cli';
 import { makeProject, removeProject, type FixtureTree } from '../helpers/project';
 import { request, startServer, stopAllServers, type RunningServer } from '../helpers/server';
@@ -39,6 +40,10 @@ const FUNCTIONS: FixtureTree = {
   'functions/helped/index.cjs': `const { handler } = require(${JSON.stringify(path.join(__dirname, '..', '..', 'shims', 'handler', 'index.cjs'))});
 module.exports = handler(async (input, ctx) => ({ callee: await ctx.invoke('guarded', { from: 'helper' }) }));
 `,
+  'functions/queuer/index.js': fn(`const answer = await fetch(r.context.alyx_url + '/api/async/functions/who', {
+    method: 'POST', body: '{}', headers: { Authorization: 'Bearer ' + r.context.internal_token },
+  });
+  reply({ status: answer.status, queued: await answer.json(), request_id: r.request_id });`),
   'functions/recurse/index.js': fn("const n = r.input.n ?? 0; const next = await call('recurse', { n: n + 1 }); reply(next.status === 200 ? next.body.output : { stopped_at: n, status: next.status, code: next.body.error.code });"),
 };
 
@@ -50,6 +55,7 @@ describe('identity and internal calls', () => {
 
   beforeAll(async () => {
     project = makeProject(FUNCTIONS);
+    fs.appendFileSync(path.join(project, 'alyx.yaml'), `state: { url: ${path.join(project, 'state.db')} }\n`);
     server = await startServer(['serve', '-C', project], { env: cleanEnv() });
   });
   afterAll(async () => {
@@ -87,6 +93,13 @@ describe('identity and internal calls', () => {
   it("the helper's ctx.invoke makes an internal call, which satisfies auth: required", async () => {
     const answer = await call('helped', sign({ sub: 'user-4' }));
     expect(answer).toMatchObject({ status: 200, body: { output: { callee: { auth: { id: 'user-4' } } } } });
+  });
+
+  it("an async internal call is queued with the caller's identity, and runs as an internal call", async () => {
+    const answer = await call('queuer', sign({ sub: 'user-5' }));
+    expect(answer.body.output).toMatchObject({ status: 202, queued: { status: 'queued' } });
+    const done = await waitForInvocation(server, answer.body.output.queued.request_id, ['succeeded']);
+    expect(done.envelope.output).toMatchObject({ auth: { id: 'user-5' }, trigger: { type: 'internal', caller: 'queuer', caller_request_id: answer.body.output.request_id } });
   });
 
   it('a chain deeper than 8 answers 508 CALL_DEPTH_EXCEEDED', async () => {
