@@ -73,7 +73,7 @@ describe('alyx list, invoke and build', () => {
       expect(result.code).toBe(0);
       expect(result.stdout).toMatch(/^production mode/);
       expect(result.stdout).toMatch(/NAME\s+RUNTIME\s+STATUS\s+ENTRY\s+SCHEDULES\s+ROUTES\s+RUNS\n/);
-      expect(result.stdout).toMatch(/echo\s+node\s+ready\s+index\.js\s+-\s+\S*node\S* \S*functions\/echo\/index\.js/);
+      expect(result.stdout).toMatch(/echo\s+node\s+ready\s+index\.js\s+-\s+-\s+\S*node\S* \S*functions\/echo\/index\.js/);
       expect(result.stdout).toMatch(/built\s+node\s+not_built/);
       expect(result.stdout).toContain('4 of 6 ready');
     });
@@ -87,8 +87,8 @@ describe('alyx list, invoke and build', () => {
 
       const table = await alyx(['list']);
       expect(table.code).toBe(0);
-      expect(table.stdout).toMatch(/echo\s+node\s+ready\s+index\.js\s+2\s+\S*node/);
-      expect(table.stdout).toMatch(/fails\s+-\s+invalid\s+-\s+-\s+manifest\.yaml: schedules\[0\] "nightly": expression "61 \* \* \* \*" is not a valid cron expression/);
+      expect(table.stdout).toMatch(/echo\s+node\s+ready\s+index\.js\s+2\s+-\s+\S*node/);
+      expect(table.stdout).toMatch(/fails\s+-\s+invalid\s+-\s+-\s+-\s+manifest\.yaml: schedules\[0\] "nightly": expression "61 \* \* \* \*" is not a valid cron expression/);
 
       const byName = Object.fromEntries(JSON.parse((await alyx(['list', '--json'])).stdout).functions.map((fn: { name: string }) => [fn.name, fn]));
       expect(byName.echo.schedules).toEqual([
@@ -207,14 +207,14 @@ describe('alyx list, invoke and build', () => {
     it('loads an alyx.yaml of the earlier server and warns once about the ignored keys', async () => {
       fs.writeFileSync(
         path.join(root, 'alyx.yaml'),
-        'server:\n  port: 9000\n  tls:\n    auto_tls: true\ndatabase:\n  path: data.db\nauth:\n  jwt: { secret: x }\nfunctions:\n  dir: ./functions\n  cpu_limit: 2\nlogging:\n  caller: true\n',
+        'server:\n  port: 9000\n  tls:\n    auto_tls: true\ndatabase:\n  path: data.db\nauth:\n  jwt: { secret: a-secret-of-at-least-32-bytes-long!!, expiry: 24h }\n  oauth: { enabled: false }\nfunctions:\n  dir: ./functions\n  cpu_limit: 2\nlogging:\n  caller: true\n',
       );
       const result = await alyx(['list', '--json']);
       expect(result.code).toBe(0);
       expect(JSON.parse(result.stdout).count).toBe(6);
       const warnings = result.stderr.split('\n').filter((line) => line.includes('ignoring keys'));
       expect(warnings).toHaveLength(1);
-      expect(warnings[0]).toContain('server.tls.auto_tls, functions.cpu_limit, logging.caller, database, auth');
+      expect(warnings[0]).toContain('server.tls.auto_tls, functions.cpu_limit, logging.caller, database, auth.jwt.expiry, auth.oauth');
     });
   });
 

@@ -86,6 +86,7 @@ describe('entry-file table (SPEC §3), first match wins', () => {
     expect(fn).toEqual({
       name: 'fn', dir, runtime: 'node', entry: path.join(dir, 'index.js'), manifestFile: null, description: null,
       timeoutMs: null, memoryBytes: null, concurrency: null, pool: null, reuse: false, env: {}, build: null, schedules: [], retries: null,
+      routes: [], webhooks: [], auth: 'optional', ignoredHooks: [],
       invalid: null,
     });
   });
@@ -132,6 +133,10 @@ describe('manifest', () => {
       build: { command: 'npm', args: ['run', 'build'], watch: ['src/**/*.ts'], output: path.join(dir, 'dist/index.js') },
       schedules: [],
       retries: 5,
+      routes: [],
+      webhooks: [],
+      auth: 'optional',
+      ignoredHooks: [],
       invalid: null,
     });
   });
