@@ -3,6 +3,7 @@ import path from 'node:path';
 import { runCommand, shellEnv } from '../helpers/cli';
 import { copyCheckout } from '../helpers/checkout';
 import { waitFor } from '../helpers/processes';
+import { sqlitePrebuildEnv } from '../helpers/sqlite-prebuild';
 import { makeProject, removeProject } from '../helpers/project';
 import { startServer, stopAllServers, type RunningServer } from '../helpers/server';
 import { hasCommand, warnSkip } from '../helpers/tools';
@@ -47,11 +48,12 @@ describe('a fresh clone', () => {
   });
 
   it('make dev installs, builds and serves the demo in development mode', async () => {
-    // npm ci is real; a warm npm cache (make test has just filled it) keeps it short.
+    // npm ci is real; a warm npm cache (make test has just filled it) keeps it short, and the SQLite
+    // driver comes built, as a user's download of its prebuilt binary would.
     const server = await startServer(['dev'], {
       command: 'make',
       cwd: clone,
-      env: shellEnv({ ALYX_SERVER_PORT: '0', npm_config_prefer_offline: 'true' }),
+      env: shellEnv({ ALYX_SERVER_PORT: '0', npm_config_prefer_offline: 'true', ...sqlitePrebuildEnv() }),
       timeoutMs: 540_000,
     });
     expect(fs.existsSync(path.join(clone, 'node_modules', '.install-stamp'))).toBe(true);

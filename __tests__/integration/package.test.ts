@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { REPO_ROOT, runCommand, shellEnv } from '../helpers/cli';
 import { nodeFunction } from '../helpers/fixtures';
+import { sqlitePrebuildEnv } from '../helpers/sqlite-prebuild';
 import { makeProject, removeProject } from '../helpers/project';
 import { request, startServer, stopAllServers, type RunningServer } from '../helpers/server';
 
@@ -40,7 +41,7 @@ beforeAll(async () => {
   });
   const cloned = await runCommand('git', ['clone', '--quiet', '--depth', '1', `file://${REPO_ROOT}`, clone], { env: shellEnv(), timeoutMs: 60_000 });
   expect([cloned.code, cloned.stderr]).toEqual([0, '']);
-  const ci = await runCommand('npm', ['ci', '--no-audit', '--no-fund', '--prefer-offline'], { cwd: clone, env: shellEnv(), timeoutMs: 300_000 });
+  const ci = await runCommand('npm', ['ci', '--no-audit', '--no-fund', '--prefer-offline'], { cwd: clone, env: shellEnv(sqlitePrebuildEnv()), timeoutMs: 300_000 });
   expect([ci.code, ci.stderr]).toEqual([0, expect.any(String)]);
   const packed = await runCommand('npm', ['pack', '--json', '--pack-destination', packDir], { cwd: clone, env: shellEnv(), timeoutMs: 180_000 });
   expect([packed.code, packed.stderr]).toEqual([0, expect.any(String)]);
@@ -165,7 +166,7 @@ describe("the README's tour, word for word, in an empty folder", () => {
     tour = makeProject();
     const installed = await runCommand('npm', ['install', '--save-dev', '--no-audit', '--no-fund', path.join(packDir, tarball.filename)], {
       cwd: tour,
-      env: shellEnv({ npm_config_prefer_offline: 'true' }),
+      env: shellEnv({ npm_config_prefer_offline: 'true', ...sqlitePrebuildEnv() }),
       timeoutMs: 300_000,
     });
     expect([installed.code, installed.stderr]).toEqual([0, expect.any(String)]);
