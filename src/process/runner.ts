@@ -80,6 +80,9 @@ export function runProcess(spec: RunSpec, started?: FunctionProcess): Promise<Ru
  */
 let activeRuns = 0;
 
+/** How long a failed run waits for the rest of its stderr before it answers. */
+const STDERR_GRACE_MS = 250;
+
 /**
  * Where a run is. Each step only goes forward:
  * - `running`: the main process runs and nothing has gone wrong;
@@ -274,9 +277,12 @@ class ProcessRun {
     this.#phase = 'cleaning';
     this.#timers.forEach(clearTimeout);
     this.#spec.signal?.removeEventListener('abort', this.#onAbort);
-    this.#stderr.flush();
     const ending = this.#ends?.done();
     if (ending) await ending;
+    // Without an answer yet, stderr may say why: its pipe is read apart from stdout's, so its last
+    // lines can still be on the way when stdout has closed.
+    if (!this.#answered) await this.#stderrEnded();
+    this.#stderr.flush();
     if (this.#child?.pid !== undefined) owner.finished(this.#child.pid);
     if (!this.#answered) {
       // Without a response, a node function stopped by its heap limit (see spawn.ts) hit the memory cap.
@@ -285,6 +291,21 @@ class ProcessRun {
     }
     this.#phase = 'done';
     this.#markFinished();
+  }
+
+  /** Resolves once stderr has closed, or after STDERR_GRACE_MS: what holds it open longer is not waited for. */
+  #stderrEnded(): Promise<void> {
+    const stderr = this.#child?.stderr;
+    if (!stderr || stderr.closed || stderr.destroyed) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, STDERR_GRACE_MS);
+      function done(): void {
+        clearTimeout(timer);
+        stderr?.off('close', done);
+        resolve();
+      }
+      stderr.once('close', done);
+    });
   }
 
   #answer(outcome: RunOutcome): void {
