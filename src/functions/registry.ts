@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import type { AlyxConfig } from '../config/resolve';
+import { FunctionNotReadyError } from '../errors';
 import { discoverFunctions } from './discovery';
 import { checkIngress } from './ingress-check';
 import { readDotenv } from './dotenv';
@@ -12,6 +13,11 @@ import type { FunctionDef } from './types';
 export interface RegisteredFunction {
   readonly def: FunctionDef;
   readonly plan: ExecutionPlan;
+}
+
+/** FUNCTION_NOT_READY for a function that cannot run as planned, saying what to do; null when it is ready. */
+export function notReadyError({ def, plan }: RegisteredFunction): FunctionNotReadyError | null {
+  return plan.status === 'ready' ? null : new FunctionNotReadyError(def.name, plan.status, plan.message ?? 'it cannot run');
 }
 
 /** Everything one discovery pass found. Replaced whole on reload, never edited. */

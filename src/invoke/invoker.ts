@@ -130,15 +130,10 @@ export class Invoker {
       durationMs: Math.round(performance.now() - started),
       ...fields,
     });
+    // Refused before a slot was taken, it frees none later: onSlotFreed is told at once.
     let slotTaken = false;
-    let slotFreed = false;
-    const freeSlot = (): void => {
-      if (slotFreed) return;
-      slotFreed = true;
-      options.onSlotFreed?.();
-    };
     const failWith = (error: AlyxError, details?: Record<string, unknown>): InvocationResult => {
-      if (!slotTaken) freeSlot();
+      if (!slotTaken) options.onSlotFreed?.();
       return finish({ success: false, logs: [], error: errorBody(error, details), reportedByFunction: false, requestedStatus: null });
     };
 
@@ -171,7 +166,7 @@ export class Invoker {
     // The slot is held until the process and what it left behind are gone, which can be after the answer.
     void result.finished.then(() => {
       release();
-      freeSlot();
+      options.onSlotFreed?.();
     });
 
     if (!result.ok) {

@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { DeadLetterNotFoundError, FunctionNotFoundError, FunctionNotReadyError, InvalidCallbackUrlError, InvalidIdError, InvocationNotFoundError, ShuttingDownError } from '../errors';
+import { DeadLetterNotFoundError, FunctionNotFoundError, InvalidCallbackUrlError, InvalidIdError, InvocationNotFoundError, ShuttingDownError } from '../errors';
 import { describeDeadLetter, describeInvocation, describeQueued, describeSchedules } from '../background/describe';
 import { STATE_ID_PATTERN } from '../state/store';
+import { notReadyError } from '../functions/registry';
 import { requireAdmin } from './admin-auth';
 import { identifyCaller } from './ingress/caller-identity';
 import { parseJsonObject, readBody } from './body';
@@ -15,7 +16,8 @@ export async function asyncInvoke(context: ServerContext, { req, res, requestId 
   const name = decodeName(rawName ?? '');
   const registered = name === null ? undefined : context.registry.get(name);
   if (name === null || !registered) throw new FunctionNotFoundError(name ?? rawName ?? '');
-  if (registered.plan.status !== 'ready') throw new FunctionNotReadyError(name, registered.plan.status, registered.plan.message ?? 'it cannot run');
+  const notReady = notReadyError(registered);
+  if (notReady) throw notReady;
   const caller = await identifyCaller(context, req.headers.authorization, registered.def);
   const callbackUrl = callbackUrlFrom(req.headers['x-callback-url']);
   const lease = await readBody(req, context.config.server.maxBodyBytes, context.bodies);

@@ -1,14 +1,33 @@
 import { ClientClosedError } from '../errors';
 import { toEnvelope, type InvocationResult } from '../invoke/invoker';
 import type { Trigger } from '../state/store';
-import type { Caller } from './ingress/caller-identity';
+import type { RegisteredFunction } from '../functions/registry';
+import { identifyCaller, type Caller } from './ingress/caller-identity';
 import { parseJsonObject, queryToInput, readBody } from './body';
 import { sendJson } from './respond';
 import type { RequestInfo, ServerContext } from './server-context';
 import { headersFor, httpStatusFor } from './status';
 
+/**
+ * A call of a function from an HTTP request: who calls (SPEC §13), the input (SPEC §6) with a
+ * route's path parameters merged in (they win), then the invocation and its envelope.
+ */
+export async function invokeFromRequest(
+  context: ServerContext,
+  request: RequestInfo,
+  registered: RegisteredFunction,
+  trigger: Trigger,
+  params: Readonly<Record<string, string>> = {},
+): Promise<void> {
+  const caller = await identifyCaller(context, request.req.headers.authorization, registered.def);
+  const withParams = Object.keys(params).length > 0;
+  await withInput(context, request, async (input) => {
+    await invokeForRequest(context, request, registered.def.name, withParams ? { ...input, ...params } : input, trigger, caller);
+  });
+}
+
 /** The input of a request (SPEC §6): the query string for GET and HEAD, else the JSON body, read within its limits. */
-export async function withInput(context: ServerContext, { req, query }: RequestInfo, use: (input: Record<string, unknown>) => Promise<void>): Promise<void> {
+async function withInput(context: ServerContext, { req, query }: RequestInfo, use: (input: Record<string, unknown>) => Promise<void>): Promise<void> {
   if (req.method === 'GET' || req.method === 'HEAD') {
     await use(queryToInput(query));
     return;

@@ -2,9 +2,8 @@ import { FunctionNotFoundError, MethodNotAllowedError, NotFoundError, ShuttingDo
 import { describeAll } from '../functions/describe';
 import { requireAdmin } from './admin-auth';
 import { asyncInvoke, dropDeadLetter, invocationState, listDeadLetters, listSchedules, retryDeadLetter } from './background-routes';
-import { identifyCaller } from './ingress/caller-identity';
 import { decodeName } from './function-name';
-import { invokeForRequest, withInput } from './invoke-request';
+import { invokeFromRequest } from './invoke-request';
 import { sendJson } from './respond';
 import type { Handler, RequestInfo, ServerContext } from './server-context';
 
@@ -60,11 +59,7 @@ async function invokeFunction(context: ServerContext, request: RequestInfo, rawN
   if (context.isShuttingDown()) throw new ShuttingDownError();
   const registered = name === null ? undefined : context.registry.get(name);
   if (name === null || !registered) throw new FunctionNotFoundError(name ?? rawName ?? '');
-  const caller = await identifyCaller(context, request.req.headers.authorization, registered.def);
-  const method = request.req.method ?? 'GET';
-  await withInput(context, request, async (input) => {
-    await invokeForRequest(context, request, name, input, { type: 'http', method, path: request.pathname }, caller);
-  });
+  await invokeFromRequest(context, request, registered, { type: 'http', method: request.req.method ?? 'GET', path: request.pathname });
 }
 
 function counts(context: ServerContext): { functions: number; ready: number } {

@@ -2,12 +2,12 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import type { AlyxConfig } from '../../config/resolve';
-import { FunctionNotFoundError, FunctionNotReadyError, UsageError } from '../../errors';
+import { FunctionNotFoundError, UsageError } from '../../errors';
 import { describeQueued } from '../../background/describe';
 import { openStateStore } from '../../state/open-store';
 import { Invoker, toEnvelope } from '../../invoke/invoker';
 import { parseInputText } from '../../invoke/json-input';
-import { FunctionRegistry, loadSnapshot } from '../../functions/registry';
+import { FunctionRegistry, loadSnapshot, notReadyError } from '../../functions/registry';
 import { loadContext, modeFromFlags, type ProjectOptions } from '../context';
 import { formatForTerminal } from '../invoke-output';
 
@@ -39,7 +39,8 @@ export async function invokeCommand(name: string, options: InvokeCommandOptions)
 async function queueInvocation(config: AlyxConfig, registry: FunctionRegistry, name: string, input: Record<string, unknown>): Promise<void> {
   const registered = registry.get(name);
   if (!registered) throw new FunctionNotFoundError(name);
-  if (registered.plan.status !== 'ready') throw new FunctionNotReadyError(name, registered.plan.status, registered.plan.message ?? 'it cannot run');
+  const notReady = notReadyError(registered);
+  if (notReady) throw notReady;
   const store = openStateStore(config);
   try {
     const { record } = await store.enqueue({ requestId: randomUUID(), function: name, input, trigger: { type: 'async' }, callbackUrl: null });

@@ -1,7 +1,6 @@
 import { FunctionNotFoundError, MethodNotAllowedError, NotFoundError, ShuttingDownError } from '../../errors';
-import { identifyCaller } from './caller-identity';
 import { matchFunctionRoute, type RouteTarget } from './function-routes';
-import { invokeForRequest, withInput } from '../invoke-request';
+import { invokeFromRequest } from '../invoke-request';
 import type { Handler, RequestInfo, ServerContext } from '../server-context';
 import { invokeWebhook } from './webhook-request';
 
@@ -22,10 +21,6 @@ async function invokeRoute(context: ServerContext, request: RequestInfo, target:
   const name = target.functionName;
   const registered = context.registry.get(name);
   if (!registered) throw new FunctionNotFoundError(name);
-  const caller = await identifyCaller(context, request.req.headers.authorization, registered.def);
-  const method = request.req.method ?? 'GET';
-  const query = Object.fromEntries(request.query);
-  await withInput(context, request, async (input) => {
-    await invokeForRequest(context, request, name, { ...input, ...params }, { type: 'http', method, path: request.pathname, params, query }, caller);
-  });
+  const trigger = { type: 'http', method: request.req.method ?? 'GET', path: request.pathname, params, query: Object.fromEntries(request.query) };
+  await invokeFromRequest(context, request, registered, trigger, params);
 }

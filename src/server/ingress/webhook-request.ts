@@ -1,7 +1,8 @@
 import { isUtf8 } from 'node:buffer';
 import { createHash } from 'node:crypto';
 import { describeQueued } from '../../background/describe';
-import { FunctionNotFoundError, FunctionNotReadyError, ShuttingDownError, WebhookSignatureError } from '../../errors';
+import { FunctionNotFoundError, ShuttingDownError, WebhookSignatureError } from '../../errors';
+import { notReadyError } from '../../functions/registry';
 import { verifyWebhook } from '../../ingress/webhook-signature';
 import { readBody } from '../body';
 import type { RouteTarget } from './function-routes';
@@ -57,7 +58,8 @@ export async function invokeWebhook(context: ServerContext, request: RequestInfo
     };
     const trigger = { type: 'webhook', method: req.method ?? 'POST', path: pathname, webhook_id: webhookId };
     if (webhook.mode === 'async') {
-      if (registered.plan.status !== 'ready') throw new FunctionNotReadyError(name, registered.plan.status, registered.plan.message ?? 'it cannot run');
+      const notReady = notReadyError(registered);
+      if (notReady) throw notReady;
       // A delivery's id makes its invocation's id: the same delivery queues nothing twice.
       const id = known ? `webhook-${createHash('sha256').update(`${name}\0${webhookId}`).digest('hex').slice(0, 32)}` : requestId;
       const { record } = await context.background.enqueue({ requestId: id, function: name, input, trigger, callbackUrl: null });
