@@ -79,6 +79,8 @@ describe('routes and webhooks', () => {
     expect(JSON.stringify(listed.body)).not.toContain(GITHUB_SECRET);
     expect(JSON.stringify(listed.body)).not.toContain(STRIPE_SECRET);
     expect(server.logs().filter((line) => line.function === 'github' && String(line.msg).includes('database'))).toHaveLength(1);
+    // The startup table's line for each function carries its routes.
+    expect(server.logs().find((line) => line.msg === 'function' && line.function === 'users')).toMatchObject({ routes: 'GET,DELETE /users/:id, GET /files/*' });
     const table = await runCli(['list', '-C', project], { env: cleanEnv({ GITHUB_WEBHOOK_SECRET: GITHUB_SECRET }) });
     expect(table.stdout).toMatch(/users\s+node\s+ready\s+index\.js\s+-\s+\/users\/:id \/files\/\*/);
   });
