@@ -19,7 +19,8 @@ describe('schedules', () => {
   };
   const ticker = (manifest: string): Record<string, string> => ({
     'functions/ticker/index.js': recordingFunction(
-      "fs.appendFileSync('../../fired.log', r.context.trigger.scheduled_at + ' ' + r.context.trigger.schedule + '\\n'); reply({ trigger: r.context.trigger });",
+      "fs.appendFileSync('../../fired.log', r.context.trigger.scheduled_at + ' ' + r.context.trigger.schedule + '\\n'); " +
+        "fs.appendFileSync('../../attempts.log', r.context.trigger.scheduled_at + ' ' + r.request_id + ' ' + r.context.attempt + '\\n'); reply({ trigger: r.context.trigger });",
     ),
     'functions/ticker/manifest.yaml': manifest,
   });
@@ -33,21 +34,32 @@ describe('schedules', () => {
   it('an interval of 1 s over 30 s with two restarts, one a SIGKILL: no fire time runs twice', async () => {
     project = makeProject(ticker('schedules:\n  - { name: tick, type: interval, expression: 1s }\n'));
     const started = Date.now();
-    let server = await serve();
+    const servers = [await serve()];
     await waitFor(() => fired().length >= 5, 15_000);
-    await server.stop('SIGKILL');
-    server = await serve();
+    await servers[0].stop('SIGKILL');
+    servers.push(await serve());
     await waitFor(() => Date.now() - started >= 20_000, 20_000, 200);
-    expect(await server.stop('SIGTERM')).toMatchObject({ code: 0 });
-    server = await serve();
+    expect(await servers[1].stop('SIGTERM')).toMatchObject({ code: 0 });
+    servers.push(await serve());
     await waitFor(() => Date.now() - started >= 30_000, 20_000, 200);
-    await server.stop('SIGTERM');
+    await servers[2].stop('SIGTERM');
 
-    const times = fired().map((line) => line.split(' ')[0]);
-    expect(times.length).toBeGreaterThanOrEqual(8);
-    expect(new Set(times).size).toBe(times.length);
+    // Each fire time was queued once, by one of the three processes.
+    const queued = servers.flatMap((server) => server.logs().filter((line) => line.schedule === 'tick' && line.scheduled_at).map((line) => line.scheduled_at));
+    expect(queued.length).toBeGreaterThanOrEqual(8);
+    expect(new Set(queued).size).toBe(queued.length);
+    // Each ran as one invocation: a second start is only that invocation tried again (at least
+    // once, SPEC §11), after the SIGKILL cut off its first attempt.
+    const attempts = fs.readFileSync(path.join(project, 'attempts.log'), 'utf8').split('\n').filter(Boolean).map((line) => line.split(' '));
+    const byTime = new Map<string, Array<[string, string]>>();
+    for (const [time, id, attempt] of attempts) byTime.set(time, [...(byTime.get(time) ?? []), [id, attempt]]);
+    for (const runs of byTime.values()) {
+      expect(new Set(runs.map(([id]) => id)).size).toBe(1);
+      expect(new Set(runs.map(([, attempt]) => attempt)).size).toBe(runs.length);
+    }
+    expect(attempts.length - byTime.size).toBeLessThanOrEqual(2);
     // Every fire time is a whole second (intervals are counted from the Unix epoch).
-    for (const time of times) expect(Date.parse(time) % 1000).toBe(0);
+    for (const time of byTime.keys()) expect(Date.parse(time) % 1000).toBe(0);
   });
 
   it('two alyx processes on one state file fire each fire time once between them', async () => {
