@@ -3,7 +3,8 @@ import type { AlyxConfig } from '../config/resolve';
 import type { FunctionRegistry } from '../functions/registry';
 import type { Invoker } from '../invoke/invoker';
 import type { Logger } from '../logger';
-import { openStateStore } from '../state/open-store';
+import { StateUnavailableError } from '../errors';
+import { isSharedStore, openFileStore, openStateStore } from '../state/open-store';
 import type { InvocationRecord, NewInvocation, StateStore } from '../state/store';
 import { CallbackSender } from './callbacks';
 import { Scheduler } from './scheduler';
@@ -11,6 +12,8 @@ import { BackgroundWorker } from './worker';
 
 /** How often a server without a state file looks whether one appeared. */
 const FILE_LOOK_MS = 1000;
+/** A shared store's ack deadline exceeds the longest function timeout by this much. */
+const ACK_WAIT_MARGIN_MS = 10_000;
 
 export interface BackgroundOptions {
   readonly config: AlyxConfig;
@@ -45,12 +48,18 @@ export class Background {
   }
 
   /**
-   * At server start: opens the store when a state file exists or schedules will fire. Otherwise
-   * it looks for the file every second: `alyx invoke --async` may create it while this server runs.
-   * Throws StateUnavailableError.
+   * At server start. A shared store (NATS) is connected to now. A file store opens when the file
+   * exists or schedules will fire; otherwise this looks for the file every second: `alyx invoke
+   * --async` may create it while this server runs. Throws StateUnavailableError.
    */
-  startIfNeeded(): void {
+  async start(): Promise<void> {
     const { config, registry, logger } = this.#options;
+    if (isSharedStore(config)) {
+      const store = await openStateStore(config, { ackWaitMs: this.#ackWaitMs(), log: (message) => logger.info(message) });
+      if (this.#stopped) await store.close();
+      else this.#begin(store);
+      return;
+    }
     const hasSchedules = registry.list().some(({ def }) => def.schedules.length > 0);
     if (fs.existsSync(config.state.url) || (this.firesSchedules && hasSchedules)) {
       this.store();
@@ -72,8 +81,18 @@ export class Background {
   /** The store, opened (and the work on it started) on first use. Throws StateUnavailableError. */
   store(): StateStore {
     if (this.#store) return this.#store;
+    // A shared store is connected to at start (a failure there ends the server): it cannot be missing later.
+    if (isSharedStore(this.#options.config)) throw new StateUnavailableError('the state store is not connected');
+    return this.#begin(openFileStore(this.#options.config));
+  }
+
+  /** Why background work cannot be served now; null when it can (or no store is in use). */
+  unavailable(): string | null {
+    return this.#store?.unavailable() ?? null;
+  }
+
+  #begin(store: StateStore): StateStore {
     const { config, registry, invoker, logger } = this.#options;
-    const store = openStateStore(config);
     this.#store = store;
     if (this.#lookForFile) clearInterval(this.#lookForFile);
     logger.info({ state: store.location }, `background state in ${store.location}`);
@@ -98,7 +117,7 @@ export class Background {
 
   /** The store when there is one to read: open, or a state file that exists; null when nothing was ever stored. */
   existingStore(): StateStore | null {
-    if (this.#store) return this.#store;
+    if (this.#store || isSharedStore(this.#options.config)) return this.store();
     return fs.existsSync(this.#options.config.state.url) ? this.store() : null;
   }
 
@@ -111,14 +130,17 @@ export class Background {
 
   /** The functions were re-discovered: schedules may have come, gone or changed. */
   reloaded(): void {
-    if (!this.#store && this.firesSchedules) {
-      try {
-        this.startIfNeeded();
-      } catch (error) {
-        this.#options.logger.error({ err: error }, (error as Error).message);
-      }
+    if (!this.#store && this.firesSchedules && !isSharedStore(this.#options.config)) {
+      this.start().catch((error: unknown) => this.#options.logger.error({ err: error }, (error as Error).message));
     }
     this.#scheduler?.refresh();
+  }
+
+  /** Longer than any function's timeout: a delivery is taken for lost only when its invocation must have ended. */
+  #ackWaitMs(): number {
+    const { config, registry } = this.#options;
+    const longest = Math.max(config.functions.timeoutMs, ...registry.list().map(({ def }) => def.timeoutMs ?? 0));
+    return longest + ACK_WAIT_MARGIN_MS;
   }
 
   /** Wakes the worker: work was queued that it does not know of. */

@@ -80,6 +80,11 @@ export class BackgroundWorker {
         while (!this.#stopping && this.#running.size < this.#options.slots) {
           const record = await this.#options.store.claim();
           if (!record) break;
+          if (this.#stopping) {
+            // The stop came while the claim waited for work: this one goes back, no retry used.
+            await this.#options.store.finish(record.requestId, { status: 'queued', runAt: record.runAt });
+            break;
+          }
           this.#start(record);
         }
         // A wake that comes while this looks for the next due time is kept by #pumpAgain.

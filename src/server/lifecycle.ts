@@ -120,7 +120,7 @@ export async function runServer(options: RunServerOptions): Promise<void> {
   invoker.useBaseUrl(url);
   try {
     // After listen: background invocations are told the address they may call back.
-    background.startIfNeeded();
+    await background.start();
   } catch (error) {
     server.close();
     await Promise.all([devLoop?.close(), pool.close(), residents.close(), background.stop(0)]);

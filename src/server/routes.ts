@@ -80,6 +80,8 @@ function health(context: ServerContext, { res }: RequestInfo): void {
 function ready(context: ServerContext, { res }: RequestInfo): void {
   const reasons: Array<Record<string, string>> = [];
   if (context.isShuttingDown()) reasons.push({ reason: 'shutting_down', message: 'the server is shutting down' });
+  const stateDown = context.background.unavailable();
+  if (stateDown) reasons.push({ reason: 'state_unavailable', message: `the state store is unreachable: ${stateDown}` });
   for (const { def, plan } of context.registry.list()) {
     if (plan.status !== 'ready') reasons.push({ function: def.name, status: plan.status, message: plan.message ?? '' });
   }

@@ -57,6 +57,11 @@ export class SqliteStore implements StateStore {
     this.#sql = prepareStatements(this.#db);
   }
 
+  /** A file at hand is always there to use, or fails each call with its own error. */
+  unavailable(): string | null {
+    return null;
+  }
+
   async enqueue(invocation: NewInvocation, now = Date.now()): Promise<{ record: InvocationRecord; created: boolean }> {
     const created = this.#insert(invocation, now);
     return { record: toRecord(this.#sql.get.get(invocation.requestId) as InvocationRow), created };

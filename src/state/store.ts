@@ -69,13 +69,15 @@ export interface ScheduleRun extends ScheduleKey {
 export interface StateStore {
   /** Where the state lives, for messages: a file path or a URL without credentials. */
   readonly location: string;
+  /** Why the store cannot be used now (a lost connection it is restoring); null when it can. */
+  unavailable(): string | null;
   /** Stores an invocation; an existing request id is kept as it is (`created: false`), an idempotency key. */
   enqueue(invocation: NewInvocation, now?: number): Promise<{ record: InvocationRecord; created: boolean }>;
   /** An invocation by request id; null when unknown or past `state.result_ttl`. */
   get(requestId: string, now?: number): Promise<InvocationRecord | null>;
   /** Claims the next due invocation for this process and marks it running; null when none is due. */
   claim(now?: number): Promise<InvocationRecord | null>;
-  /** When the next queued invocation becomes due; null when none waits. */
+  /** When the next queued invocation becomes due (or when to ask again); null when none waits. */
   nextDueAt(): Promise<number | null>;
   /** Records how a claimed attempt ended. False when the claim was lost (this process was taken for dead). */
   finish(requestId: string, outcome: AttemptOutcome, now?: number): Promise<boolean>;

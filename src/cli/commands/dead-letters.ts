@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import { describeDeadLetter } from '../../background/describe';
 import { DeadLetterNotFoundError, UsageError } from '../../errors';
-import { openStateStore } from '../../state/open-store';
+import { isSharedStore, openStateStore } from '../../state/open-store';
 import { STATE_ID_PATTERN, type StateStore } from '../../state/store';
 import { formatTable } from '../../text-table';
 import { loadContext, type ProjectOptions } from '../context';
@@ -19,11 +19,11 @@ export async function deadLettersCommand(action: string | undefined, id: string 
     throw new UsageError(`"alyx dead-letters ${action}" needs the dead letter's id (1 to 128 letters, digits, ".", "_" and "-", not starting with "."): see "alyx dead-letters".`);
   }
   const { config } = loadContext(options, undefined, 2);
-  if (!action && !fs.existsSync(config.state.url)) {
+  if (!action && !isSharedStore(config) && !fs.existsSync(config.state.url)) {
     print(options.json, [], config.state.url);
     return;
   }
-  const store = openStateStore(config);
+  const store = await openStateStore(config);
   try {
     if (action === 'retry') {
       const record = await store.retryDeadLetter(id as string);

@@ -41,7 +41,7 @@ async function queueInvocation(config: AlyxConfig, registry: FunctionRegistry, n
   if (!registered) throw new FunctionNotFoundError(name);
   const notReady = notReadyError(registered);
   if (notReady) throw notReady;
-  const store = openStateStore(config);
+  const store = await openStateStore(config);
   try {
     const { record } = await store.enqueue({ requestId: randomUUID(), function: name, input, trigger: { type: 'async' }, callbackUrl: null });
     process.stdout.write(`${JSON.stringify(describeQueued(record), null, 2)}\n`);

@@ -3,7 +3,8 @@ import { describeSchedules } from '../../background/describe';
 import { queueScheduleNow } from '../../background/scheduler';
 import { UsageError } from '../../errors';
 import { FunctionRegistry, loadSnapshot } from '../../functions/registry';
-import { openStateStore } from '../../state/open-store';
+import { isSharedStore, openStateStore } from '../../state/open-store';
+import type { ScheduleRun } from '../../state/store';
 import { formatTable } from '../../text-table';
 import { loadContext, modeFromFlags, type ProjectOptions } from '../context';
 
@@ -18,7 +19,7 @@ export async function schedulesCommand(action: string | undefined, spec: string 
   const { config } = loadContext(options, modeFromFlags(options), 2);
   const registry = new FunctionRegistry(() => loadSnapshot(config));
   if (action === 'run') {
-    const store = openStateStore(config);
+    const store = await openStateStore(config);
     try {
       const record = await queueScheduleNow(store, registry, spec as string);
       process.stdout.write(`${JSON.stringify({ request_id: record.requestId, status: record.status, function: record.function }, null, 2)}\n`);
@@ -27,9 +28,9 @@ export async function schedulesCommand(action: string | undefined, spec: string 
     }
     return;
   }
-  let runs: Awaited<ReturnType<ReturnType<typeof openStateStore>['scheduleRuns']>> = [];
-  if (fs.existsSync(config.state.url)) {
-    const store = openStateStore(config);
+  let runs: ScheduleRun[] = [];
+  if (isSharedStore(config) || fs.existsSync(config.state.url)) {
+    const store = await openStateStore(config);
     try {
       runs = await store.scheduleRuns();
     } finally {
