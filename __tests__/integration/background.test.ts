@@ -6,9 +6,10 @@ import { cleanEnv, runCli } from '../helpers/cli';
 import { queue, recordingFunction, runsOf, waitForInvocation } from '../helpers/background';
 import { waitFor } from '../helpers/processes';
 import { makeProject, removeProject, type FixtureTree } from '../helpers/project';
+import { storeBackends } from '../helpers/state-backends';
 import { rawRequest, request, startServer, stopAllServers, type RunningServer } from '../helpers/server';
 
-/** SPEC §11 against real alyx processes, a real SQLite file and real functions. */
+/** SPEC §11 against real alyx processes, real functions, and each real store: an SQLite file, and a nats-server with JetStream. */
 const FUNCTIONS: FixtureTree = {
   'functions/echo/index.js': recordingFunction('reply({ input: r.input, attempt: r.context.attempt, trigger: r.context.trigger });'),
   'functions/flaky/index.js': recordingFunction('if (r.context.attempt < 2) process.exit(3); reply({ attempt: r.context.attempt });'),
@@ -20,17 +21,22 @@ const FUNCTIONS: FixtureTree = {
   'functions/linger/index.js': recordingFunction('reply({}); setTimeout(() => undefined, r.input.ms ?? 3000);'),
 };
 
-describe('background invocations', () => {
+describe.each(storeBackends('background invocations on JetStream'))('background invocations ($name)', (store) => {
+  const it = store.available ? global.it : global.it.skip;
+  const jetstream = store.name === 'jetstream';
   let project: string;
   const serve = (args: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<RunningServer> =>
-    startServer(['serve', '-C', project, ...args], { env: cleanEnv(env) });
-  const dev = (env: NodeJS.ProcessEnv = {}): Promise<RunningServer> => startServer(['dev', '-C', project, '--no-watch'], { env: cleanEnv(env) });
+    startServer(['serve', '-C', project, ...args], { env: cleanEnv({ ...store.env(), ...env }) });
+  const dev = (env: NodeJS.ProcessEnv = {}): Promise<RunningServer> => startServer(['dev', '-C', project, '--no-watch'], { env: cleanEnv({ ...store.env(), ...env }) });
+  const cli = (args: string[]): ReturnType<typeof runCli> => runCli(args, { env: cleanEnv(store.env()) });
 
-  beforeEach(() => {
+  beforeEach(async () => {
     project = makeProject(FUNCTIONS);
+    await store.setUp();
   });
   afterEach(async () => {
     await stopAllServers();
+    await store.tearDown();
     removeProject(project);
   });
 
@@ -43,7 +49,8 @@ describe('background invocations', () => {
     expect(done).toMatchObject({ request_id: 'order-17', function: 'echo', status: 'succeeded', attempts: 1 });
     expect(done.envelope).toMatchObject({ request_id: 'order-17', success: true, output: { input: { name: 'Ada' }, attempt: 1, trigger: { type: 'async' } } });
     for (const key of ['created_at', 'started_at', 'finished_at']) expect(Date.parse(done[key])).not.toBeNaN();
-    expect(fs.existsSync(path.join(project, '.alyx', 'state.db'))).toBe(true);
+    // The embedded store is a file in the project; the shared one leaves none.
+    expect(fs.existsSync(path.join(project, '.alyx', 'state.db'))).toBe(!jetstream);
 
     // The request id is an idempotency key: queued again, it is the same invocation.
     const again = await request(`${server.url}/api/async/functions/echo`, { method: 'POST', body: '{}', headers: { 'X-Request-Id': 'order-17' } });
@@ -210,7 +217,8 @@ describe('background invocations', () => {
     fs.writeFileSync(path.join(project, 'alyx.yaml'), 'server: { shutdown_timeout: 300ms }\n');
     const first = await serve();
     const id = await queue(first, 'slow', { ms: 2500 });
-    await waitForInvocation(first, id, ['running']);
+    // Running, and its process has started (a claim is marked running just before).
+    await waitFor(() => runsOf(project).length === 1, 10_000);
     expect(await first.stop('SIGTERM')).toMatchObject({ code: 0 });
     const second = await serve();
     expect(await waitForInvocation(second, id, ['succeeded'])).toMatchObject({ attempts: 2 });
@@ -218,15 +226,17 @@ describe('background invocations', () => {
   });
 
   it('after a SIGKILL of alyx, what was running runs again at the next start', async () => {
+    // On JetStream it is delivered again once its ack deadline (the longest function timeout and 10 s) has passed.
+    if (jetstream) fs.writeFileSync(path.join(project, 'alyx.yaml'), 'functions: { timeout: 3s }\n');
     const first = await serve();
     const id = await queue(first, 'slow', { ms: 1500 });
     await waitForInvocation(first, id, ['running']);
     await first.stop('SIGKILL');
     const second = await serve();
-    expect(await waitForInvocation(second, id, ['succeeded'])).toMatchObject({ attempts: 2, envelope: { success: true } });
+    expect(await waitForInvocation(second, id, ['succeeded'], 40_000)).toMatchObject({ attempts: 2, envelope: { success: true } });
   });
 
-  it('two alyx processes on one state file never run one invocation at the same time', async () => {
+  it('two alyx processes on one state never run one invocation at the same time', async () => {
     fs.writeFileSync(path.join(project, 'functions/slow/manifest.yaml'), 'reuse: false\n');
     const [one, two] = [await serve(), await serve()];
     const ids: string[] = [];
@@ -240,7 +250,7 @@ describe('background invocations', () => {
   });
 
   it('a function deleted while its invocations wait: they end dead with FUNCTION_NOT_FOUND', async () => {
-    const queued = await runCli(['invoke', 'echo', '--async', '-C', project, '-d', '{"n":1}']);
+    const queued = await cli(['invoke', 'echo', '--async', '-C', project, '-d', '{"n":1}']);
     expect(queued.code).toBe(0);
     const { request_id: id } = JSON.parse(queued.stdout);
     fs.rmSync(path.join(project, 'functions', 'echo'), { recursive: true });
@@ -250,38 +260,38 @@ describe('background invocations', () => {
   });
 
   it('alyx invoke --async and alyx dead-letters work on the store without a server', async () => {
-    const queued = await runCli(['invoke', 'client-error', '--async', '-C', project]);
+    const queued = await cli(['invoke', 'client-error', '--async', '-C', project]);
     expect(queued.code).toBe(0);
     const { request_id: id, status } = JSON.parse(queued.stdout);
     expect(status).toBe('queued');
-    expect((await runCli(['invoke', 'nope', '--async', '-C', project])).code).toBe(1);
-    expect((await runCli(['invoke', 'echo', '--async', '-C', project, '-d', '[1]'])).code).toBe(2);
+    expect((await cli(['invoke', 'nope', '--async', '-C', project])).code).toBe(1);
+    expect((await cli(['invoke', 'echo', '--async', '-C', project, '-d', '[1]'])).code).toBe(2);
 
     const server = await serve();
     await waitForInvocation(server, id, ['dead']);
     await server.stop();
 
-    const listed = await runCli(['dead-letters', '--json', '-C', project]);
+    const listed = await cli(['dead-letters', '--json', '-C', project]);
     expect(listed.code).toBe(0);
     const [letter] = JSON.parse(listed.stdout).dead_letters;
     expect(letter).toMatchObject({ request_id: id, function: 'client-error', attempts: 1, error: { code: 'BAD_ORDER' } });
-    const retried = await runCli(['dead-letters', 'retry', letter.id, '-C', project]);
+    const retried = await cli(['dead-letters', 'retry', letter.id, '-C', project]);
     expect(retried).toMatchObject({ code: 0 });
     expect(retried.stdout).toContain(`${id} (client-error) is queued again`);
-    expect(JSON.parse((await runCli(['dead-letters', '--json', '-C', project])).stdout).count).toBe(0);
-    const unknown = await runCli(['dead-letters', 'drop', 'abcdef', '-C', project]);
+    expect(JSON.parse((await cli(['dead-letters', '--json', '-C', project])).stdout).count).toBe(0);
+    const unknown = await cli(['dead-letters', 'drop', 'abcdef', '-C', project]);
     expect(unknown.code).toBe(1);
     expect(unknown.stderr).toContain('No dead letter "abcdef"');
-    const malformed = await runCli(['dead-letters', 'drop', '../x', '-C', project]);
+    const malformed = await cli(['dead-letters', 'drop', '../x', '-C', project]);
     expect(malformed.code).toBe(2);
-    expect((await runCli(['dead-letters', 'resurrect', 'x', '-C', project])).code).toBe(2);
+    expect((await cli(['dead-letters', 'resurrect', 'x', '-C', project])).code).toBe(2);
   });
 
-  it('a corrupt state file stops alyx at start with exit 1 and a message that names the path', async () => {
+  if (!jetstream) it('a corrupt state file stops alyx at start with exit 1 and a message that names the path', async () => {
     const file = path.join(project, '.alyx', 'state.db');
     fs.mkdirSync(path.dirname(file));
     fs.writeFileSync(file, 'not a database '.repeat(1000));
-    const result = await runCli(['serve', '-C', project, '--port', '0']);
+    const result = await cli(['serve', '-C', project, '--port', '0']);
     expect(result.code).toBe(1);
     expect(result.stderr).toContain(`state.url ${file} cannot be used`);
     expect(result.stderr).toContain('move it away');

@@ -1,17 +1,21 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { cleanEnv, runCli } from '../helpers/cli';
+import { cleanEnv, runCli as runAlyx } from '../helpers/cli';
 import { recordingFunction, waitForInvocation } from '../helpers/background';
 import { waitFor } from '../helpers/processes';
 import { makeProject, removeProject } from '../helpers/project';
+import { storeBackends } from '../helpers/state-backends';
 import { request, startServer, stopAllServers, type RunningServer } from '../helpers/server';
 
 jest.setTimeout(90_000);
 
-/** SPEC §12 against real alyx processes that are restarted and killed for real. */
-describe('schedules', () => {
+/** SPEC §12 against real alyx processes that are restarted and killed for real, on each store (SPEC §14). */
+describe.each(storeBackends('schedules on JetStream'))('schedules ($name)', (store) => {
+  const it = store.available ? global.it : global.it.skip;
   let project: string;
-  const serve = (args: string[] = []): Promise<RunningServer> => startServer(['serve', '-C', project, ...args], { env: cleanEnv() });
+  const env = (): NodeJS.ProcessEnv => cleanEnv(store.env());
+  const serve = (args: string[] = []): Promise<RunningServer> => startServer(['serve', '-C', project, ...args], { env: env() });
+  const runCli = (args: string[]): ReturnType<typeof runAlyx> => runAlyx(args, { env: env() });
   /** Each fire time that ran: the trigger's scheduled_at, as the function saw it. */
   const fired = (): string[] => {
     const file = path.join(project, 'fired.log');
@@ -26,8 +30,10 @@ describe('schedules', () => {
   });
   const pause = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
+  beforeEach(() => store.setUp());
   afterEach(async () => {
     await stopAllServers();
+    await store.tearDown();
     removeProject(project);
   });
 
@@ -62,7 +68,7 @@ describe('schedules', () => {
     for (const time of byTime.keys()) expect(Date.parse(time) % 1000).toBe(0);
   });
 
-  it('two alyx processes on one state file fire each fire time once between them', async () => {
+  it('two alyx processes on one state fire each fire time once between them', async () => {
     project = makeProject(ticker('schedules:\n  - { name: tick, type: interval, expression: 1s }\n'));
     const [one, two] = [await serve(), await serve()];
     await waitFor(() => fired().length >= 6, 20_000, 100);
@@ -110,7 +116,7 @@ describe('schedules', () => {
 
   it('development fires schedules only on request, or by themselves with dev.schedules: true', async () => {
     project = makeProject(ticker('schedules:\n  - { name: tick, type: interval, expression: 1s }\n  - { name: nightly, type: cron, expression: "0 3 * * *", timezone: Europe/Berlin }\n'));
-    const server = await startServer(['dev', '-C', project, '--no-watch'], { env: cleanEnv() });
+    const server = await startServer(['dev', '-C', project, '--no-watch'], { env: env() });
     await pause(2500);
     expect(fired()).toEqual([]);
 
@@ -139,7 +145,7 @@ describe('schedules', () => {
     await server.stop();
 
     fs.writeFileSync(path.join(project, 'alyx.yaml'), 'dev: { schedules: true }\n');
-    await startServer(['dev', '-C', project, '--no-watch'], { env: cleanEnv() });
+    await startServer(['dev', '-C', project, '--no-watch'], { env: env() });
     expect(await waitFor(() => fired().some((line) => line.endsWith(' tick')), 10_000)).toBe(true);
   });
 
