@@ -1,4 +1,4 @@
-import type { ConsumerConfig, JetStreamClient, JetStreamManager, KV, NatsConnection, StreamConfig } from 'nats';
+import type { ConsumerConfig, JsMsg, JetStreamClient, JetStreamManager, KV, NatsConnection, StreamConfig } from 'nats';
 import { StateUnavailableError } from '../errors';
 import type { NatsTarget } from './nats-url';
 
@@ -171,4 +171,26 @@ function reason(error: unknown): string {
   if (err.code === 'CONNECTION_REFUSED') return 'connection refused';
   if (err.code === 'TIMEOUT') return 'no answer within 5 s';
   return err.message ?? String(error);
+}
+
+/** The next message for a durable consumer if one is there now, without waiting; null when none. */
+export async function pullNow(js: JetStreamClient, stream: string, consumer: string): Promise<JsMsg | null> {
+  try {
+    return await js.pull(stream, consumer);
+  } catch (error) {
+    // 404: no message; 408: the request was overtaken by another (both mean "none now").
+    if (['404', '408'].includes((error as { code?: string }).code ?? '')) return null;
+    throw error;
+  }
+}
+
+/** Tells `onChange` why the connection cannot be used (lost, closed), and null when it is back. */
+export function watchConnection(nc: NatsConnection, onChange: (down: string | null) => void): void {
+  void nc.closed().then(() => onChange('the connection to NATS was closed'));
+  void (async () => {
+    for await (const status of nc.status()) {
+      if (status.type === 'disconnect') onChange('the connection to NATS was lost');
+      else if (status.type === 'reconnect') onChange(null);
+    }
+  })();
 }

@@ -1,8 +1,9 @@
 import os from 'node:os';
-import type { JsMsg, KV, KvEntry } from 'nats';
+import type { JsMsg } from 'nats';
 import { StateUnavailableError } from '../errors';
 import { randomHex } from '../random-hex';
-import { CALLBACK_SENDER, CALLBACK_STREAM, CALLBACK_SUBJECT, setUpJetStream, WORK_STREAM, WORK_SUBJECT, WORKER, type JetStreamHandles } from './jetstream-setup';
+import { JetStreamBuckets, newRecord, publicRecord, type Stored, type StoredLetter } from './jetstream-buckets';
+import { CALLBACK_SENDER, CALLBACK_STREAM, CALLBACK_SUBJECT, pullNow, setUpJetStream, watchConnection, WORK_STREAM, WORK_SUBJECT, WORKER, type JetStreamHandles } from './jetstream-setup';
 import type { NatsTarget } from './nats-url';
 import type { AttemptOutcome, DeadLetter, InvocationRecord, NewInvocation, ScheduleKey, ScheduleRun, StateStore } from './store';
 
@@ -25,25 +26,6 @@ const MAX_NOT_DUE_PER_CLAIM = 32;
 /** How often a running invocation's delivery is kept alive, at most. */
 const KEEPALIVE_MS = 5000;
 
-/** An invocation as kept in the bucket: the record, who runs it, and which queuing of it is current. */
-interface Stored extends InvocationRecord {
-  readonly owner: string | null;
-  /** Raised when a dead letter is queued again: a delivery of an earlier queuing is then stale. */
-  readonly generation: number;
-}
-
-interface StoredLetter extends DeadLetter {
-  readonly record: Stored;
-}
-
-interface StoredScheduleRun {
-  readonly function: string;
-  readonly name: string;
-  readonly lastFireAt: number | null;
-  readonly lastRunAt: number | null;
-  readonly lastRequestId: string | null;
-}
-
 /**
  * The shared store for several replicas (SPEC §14), on NATS JetStream:
  * - each queuing of an invocation is a message in a work-queue stream, read by one durable pull
@@ -59,6 +41,7 @@ interface StoredScheduleRun {
 export class JetStreamStore implements StateStore {
   readonly location: string;
   readonly #handles: JetStreamHandles;
+  readonly #kv: JetStreamBuckets;
   readonly #resultTtlMs: number;
   readonly #ackWaitMs: number;
   readonly #owner = `${os.hostname()}:${process.pid}:${randomHex(4)}`;
@@ -69,9 +52,12 @@ export class JetStreamStore implements StateStore {
   private constructor(location: string, handles: JetStreamHandles, options: JetStreamStoreOptions) {
     this.location = location;
     this.#handles = handles;
+    this.#kv = new JetStreamBuckets(handles);
     this.#resultTtlMs = options.resultTtlMs;
     this.#ackWaitMs = options.ackWaitMs ?? KEEPALIVE_MS * 3;
-    void this.#watchConnection();
+    watchConnection(handles.nc, (down) => {
+      if (!this.#closing) this.#down = down;
+    });
   }
 
   /** Connects and sets up what alyx keeps in JetStream. Throws StateUnavailableError with the URL and the reason. */
@@ -86,27 +72,27 @@ export class JetStreamStore implements StateStore {
 
   async enqueue(invocation: NewInvocation, now = Date.now()): Promise<{ record: InvocationRecord; created: boolean }> {
     this.#assertUp();
-    const existing = await this.#read(invocation.requestId);
+    const existing = await this.#kv.readRecord(invocation.requestId);
     if (existing) return { record: publicRecord(existing.record), created: false };
     const record = newRecord(invocation, now, 0);
     const created = await this.#queue(record);
     if (created) return { record: publicRecord(record), created: true };
-    return { record: publicRecord((await this.#read(invocation.requestId))?.record ?? record), created: false };
+    return { record: publicRecord((await this.#kv.readRecord(invocation.requestId))?.record ?? record), created: false };
   }
 
   async get(requestId: string, now = Date.now()): Promise<InvocationRecord | null> {
     this.#assertUp();
-    const found = await this.#read(requestId);
+    const found = await this.#kv.readRecord(requestId);
     if (found && !this.#expired(found.record, now)) return publicRecord(found.record);
     // A dead invocation stays readable while its dead letter does.
-    const letter = await this.#letterOf(requestId);
+    const letter = await this.#kv.letterOf(requestId);
     return letter ? publicRecord(letter.record) : null;
   }
 
   async claim(now = Date.now()): Promise<InvocationRecord | null> {
     this.#assertUp();
     for (let notDue = 0; notDue < MAX_NOT_DUE_PER_CLAIM; ) {
-      const msg = await this.#pullWork();
+      const msg = await pullNow(this.#handles.js, WORK_STREAM, WORKER);
       if (!msg) return null;
       if (this.#closing) {
         msg.nak();
@@ -129,7 +115,7 @@ export class JetStreamStore implements StateStore {
     if (!held) return false;
     this.#held.delete(requestId);
     clearInterval(held.keepAlive);
-    const found = await this.#read(requestId);
+    const found = await this.#kv.readRecord(requestId);
     // Taken over by another replica (this one was silent past the ack deadline): its result stands.
     if (!found || found.record.owner !== this.#owner || found.record.status !== 'running') return false;
     const { record, revision } = found;
@@ -139,7 +125,7 @@ export class JetStreamStore implements StateStore {
         outcome.status === 'queued'
           ? { ...released, status: 'queued', runAt: outcome.runAt }
           : { ...released, status: 'failed', failures: record.failures + 1, envelope: outcome.envelope, runAt: outcome.runAt };
-      if (!(await this.#update(requestId, next, revision))) return false;
+      if (!(await this.#kv.updateRecord(next, revision))) return false;
       held.msg.nak(Math.max(0, outcome.runAt - now));
       return true;
     }
@@ -152,18 +138,10 @@ export class JetStreamStore implements StateStore {
     };
     if (outcome.status === 'dead') {
       // Written before the record: a replica dying in between leaves a dead letter, never a dead invocation without one.
-      const letter: StoredLetter = {
-        id: randomHex(8),
-        requestId,
-        function: record.function,
-        attempts: record.attempts,
-        error: outcome.envelope.error ?? null,
-        failedAt: now,
-        record: ended,
-      };
-      await this.#handles.deadLetters.put(letterKey(requestId, letter.id), JSON.stringify(letter));
+      const letter: StoredLetter = { id: randomHex(8), requestId, function: record.function, attempts: record.attempts, error: outcome.envelope.error ?? null, failedAt: now, record: ended };
+      await this.#kv.putLetter(letter);
     }
-    if (!(await this.#update(requestId, ended, revision))) return false;
+    if (!(await this.#kv.updateRecord(ended, revision))) return false;
     if (record.callbackUrl) await this.#handles.js.publish(CALLBACK_SUBJECT, JSON.stringify({ requestId }), { msgID: `${requestId}#${record.generation}:${record.attempts}` });
     await held.msg.ackAck();
     return true;
@@ -173,11 +151,11 @@ export class JetStreamStore implements StateStore {
     this.#assertUp();
     const taken: InvocationRecord[] = [];
     while (taken.length < limit) {
-      const msg = await this.#pull(CALLBACK_STREAM, CALLBACK_SENDER);
+      const msg = await pullNow(this.#handles.js, CALLBACK_STREAM, CALLBACK_SENDER);
       if (!msg) break;
       msg.ack();
       const { requestId } = JSON.parse(msg.string()) as { requestId: string };
-      const found = await this.#read(requestId);
+      const found = await this.#kv.readRecord(requestId);
       if (found) taken.push(publicRecord(found.record));
     }
     return taken;
@@ -185,43 +163,37 @@ export class JetStreamStore implements StateStore {
 
   async listDeadLetters(): Promise<DeadLetter[]> {
     this.#assertUp();
-    const letters: DeadLetter[] = [];
-    for (const key of await this.#keys(this.#handles.deadLetters)) {
-      const letter = parse<StoredLetter>(await this.#handles.deadLetters.get(key));
-      if (letter) letters.push({ id: letter.id, requestId: letter.requestId, function: letter.function, attempts: letter.attempts, error: letter.error, failedAt: letter.failedAt });
-    }
-    return letters.sort((a, b) => a.failedAt - b.failedAt);
+    const letters = await this.#kv.letters();
+    return letters.map(({ record: _record, ...letter }) => letter).sort((a, b) => a.failedAt - b.failedAt); // eslint-disable-line @typescript-eslint/no-unused-vars
   }
 
   async retryDeadLetter(id: string, now = Date.now()): Promise<InvocationRecord | null> {
     this.#assertUp();
-    const key = await this.#letterKeyById(id);
-    if (!key) return null;
-    const letter = parse<StoredLetter>(await this.#handles.deadLetters.get(key));
+    const letter = await this.#kv.letterById(id);
     if (!letter) return null;
-    const current = (await this.#read(letter.requestId))?.record ?? letter.record;
+    const current = (await this.#kv.readRecord(letter.requestId))?.record ?? letter.record;
     const again: Stored = { ...current, status: 'queued', failures: 0, runAt: now, finishedAt: null, owner: null, generation: current.generation + 1 };
-    await this.#handles.invocations.put(recordKey(again.requestId), JSON.stringify(again));
+    await this.#kv.putRecord(again);
     await this.#publishWork(again);
-    await this.#handles.deadLetters.delete(key);
+    await this.#kv.deleteLetter(letter);
     return publicRecord(again);
   }
 
   async dropDeadLetter(id: string): Promise<boolean> {
     this.#assertUp();
-    const key = await this.#letterKeyById(id);
-    if (!key) return false;
-    await this.#handles.deadLetters.delete(key);
+    const letter = await this.#kv.letterById(id);
+    if (!letter) return false;
+    await this.#kv.deleteLetter(letter);
     return true;
   }
 
   async fireSchedule(key: ScheduleKey, fireAt: number, invocation: NewInvocation, now = Date.now()): Promise<boolean> {
     this.#assertUp();
-    const run = await this.#scheduleRun(key);
-    if (run.value?.lastFireAt != null && run.value.lastFireAt >= fireAt) return false;
+    const run = await this.#kv.run(key);
+    if (run?.lastFireAt != null && run.lastFireAt >= fireAt) return false;
     // The request id follows from the fire time: every replica publishes the same message id, and one is kept.
-    const queued = (await this.#read(invocation.requestId)) === null && (await this.#queue(newRecord(invocation, now, 0)));
-    await this.#recordRun(key, (current) =>
+    const queued = (await this.#kv.readRecord(invocation.requestId)) === null && (await this.#queue(newRecord(invocation, now, 0)));
+    await this.#kv.changeRun(key, (current) =>
       current.lastFireAt !== null && current.lastFireAt >= fireAt ? null : { ...current, lastFireAt: fireAt, lastRunAt: now, lastRequestId: invocation.requestId },
     );
     return queued;
@@ -229,26 +201,20 @@ export class JetStreamStore implements StateStore {
 
   async registerSchedule(key: ScheduleKey, lastFireAt: number | null): Promise<void> {
     this.#assertUp();
-    try {
-      await this.#handles.schedules.create(scheduleKey(key), JSON.stringify({ ...key, lastFireAt, lastRunAt: null, lastRequestId: null } satisfies StoredScheduleRun));
-    } catch (error) {
-      if (!isWrongSequence(error)) throw error;
-    }
+    await this.#kv.registerRun({ ...key, lastFireAt, lastRunAt: null, lastRequestId: null });
   }
 
   async runScheduleNow(key: ScheduleKey, invocation: NewInvocation, now = Date.now()): Promise<InvocationRecord> {
     const { record } = await this.enqueue(invocation, now);
-    await this.#recordRun(key, (current) => ({ ...current, lastRunAt: now, lastRequestId: invocation.requestId }));
+    await this.#kv.changeRun(key, (current) => ({ ...current, lastRunAt: now, lastRequestId: invocation.requestId }));
     return record;
   }
 
   async scheduleRuns(): Promise<ScheduleRun[]> {
     this.#assertUp();
     const runs: ScheduleRun[] = [];
-    for (const key of await this.#keys(this.#handles.schedules)) {
-      const run = parse<StoredScheduleRun>(await this.#handles.schedules.get(key));
-      if (!run) continue;
-      const last = run.lastRequestId ? await this.#read(run.lastRequestId) : null;
+    for (const run of await this.#kv.runs()) {
+      const last = run.lastRequestId ? await this.#kv.readRecord(run.lastRequestId) : null;
       runs.push({ function: run.function, name: run.name, lastFireAt: run.lastFireAt, lastRunAt: run.lastRunAt, lastStatus: last?.record.status ?? null });
     }
     return runs.sort((a, b) => a.function.localeCompare(b.function) || a.name.localeCompare(b.name));
@@ -276,14 +242,7 @@ export class JetStreamStore implements StateStore {
 
   /** Publishes a queuing of the record and creates its entry; false when another queuing of it came first. */
   async #queue(record: Stored): Promise<boolean> {
-    if (!(await this.#publishWork(record))) return false;
-    try {
-      await this.#handles.invocations.create(recordKey(record.requestId), JSON.stringify(record));
-      return true;
-    } catch (error) {
-      if (isWrongSequence(error)) return false;
-      throw error;
-    }
+    return (await this.#publishWork(record)) && (await this.#kv.createRecord(record));
   }
 
   /** False when JetStream already had this queuing (a duplicate message id within its window). */
@@ -301,7 +260,7 @@ export class JetStreamStore implements StateStore {
       msg.term();
       return null;
     }
-    const found = await this.#read(sent.requestId);
+    const found = await this.#kv.readRecord(sent.requestId);
     const current = found?.record ?? sent;
     if (current.generation > sent.generation || current.status === 'succeeded' || current.status === 'dead') {
       msg.ack();
@@ -312,7 +271,7 @@ export class JetStreamStore implements StateStore {
       return 'not_due';
     }
     const claimed: Stored = { ...current, status: 'running', attempts: current.attempts + 1, startedAt: now, owner: this.#owner };
-    const written = found ? await this.#update(sent.requestId, claimed, found.revision) : await this.#create(claimed);
+    const written = found ? await this.#kv.updateRecord(claimed, found.revision) : await this.#kv.createRecord(claimed);
     if (!written) {
       // The entry changed under this replica: look at the delivery again shortly.
       msg.nak(100);
@@ -324,89 +283,6 @@ export class JetStreamStore implements StateStore {
     return publicRecord(claimed);
   }
 
-  #pullWork(): Promise<JsMsg | null> {
-    return this.#pull(WORK_STREAM, WORKER);
-  }
-
-  /** The next message for a durable consumer if one is there now, without waiting; null when none. */
-  async #pull(stream: string, consumer: string): Promise<JsMsg | null> {
-    try {
-      return await this.#handles.js.pull(stream, consumer);
-    } catch (error) {
-      // 404: no message; 408: the request was overtaken by another (both mean "none now").
-      if (['404', '408'].includes((error as { code?: string }).code ?? '')) return null;
-      throw error;
-    }
-  }
-
-  async #read(requestId: string): Promise<{ record: Stored; revision: number } | null> {
-    const entry = await this.#handles.invocations.get(recordKey(requestId));
-    const record = parse<Stored>(entry);
-    return record && entry ? { record, revision: entry.revision } : null;
-  }
-
-  async #update(requestId: string, record: Stored, revision: number): Promise<boolean> {
-    try {
-      await this.#handles.invocations.update(recordKey(requestId), JSON.stringify(record), revision);
-      return true;
-    } catch (error) {
-      if (isWrongSequence(error)) return false;
-      throw error;
-    }
-  }
-
-  async #create(record: Stored): Promise<boolean> {
-    try {
-      await this.#handles.invocations.create(recordKey(record.requestId), JSON.stringify(record));
-      return true;
-    } catch (error) {
-      if (isWrongSequence(error)) return false;
-      throw error;
-    }
-  }
-
-  async #scheduleRun(key: ScheduleKey): Promise<{ value: StoredScheduleRun | null; revision: number }> {
-    const entry = await this.#handles.schedules.get(scheduleKey(key));
-    const value = parse<StoredScheduleRun>(entry);
-    return { value, revision: value && entry ? entry.revision : 0 };
-  }
-
-  /** Changes a schedule's run record by compare-and-set; `change` answers null to leave it. Bounded retries. */
-  async #recordRun(key: ScheduleKey, change: (current: StoredScheduleRun) => StoredScheduleRun | null): Promise<void> {
-    for (let tries = 0; tries < 10; tries++) {
-      const { value, revision } = await this.#scheduleRun(key);
-      const next = change(value ?? { ...key, lastFireAt: null, lastRunAt: null, lastRequestId: null });
-      if (!next) return;
-      try {
-        if (revision === 0) await this.#handles.schedules.create(scheduleKey(key), JSON.stringify(next));
-        else await this.#handles.schedules.update(scheduleKey(key), JSON.stringify(next), revision);
-        return;
-      } catch (error) {
-        if (!isWrongSequence(error)) throw error;
-      }
-    }
-  }
-
-  async #letterOf(requestId: string): Promise<StoredLetter | null> {
-    for (const key of await this.#keys(this.#handles.deadLetters, `${encodeKey(requestId)}.*`)) {
-      const letter = parse<StoredLetter>(await this.#handles.deadLetters.get(key));
-      if (letter) return letter;
-    }
-    return null;
-  }
-
-  async #letterKeyById(id: string): Promise<string | null> {
-    if (!/^[0-9a-f]{1,64}$/.test(id)) return null;
-    const [key] = await this.#keys(this.#handles.deadLetters, `*.${id}`);
-    return key ?? null;
-  }
-
-  async #keys(kv: KV, filter?: string): Promise<string[]> {
-    const keys: string[] = [];
-    for await (const key of await kv.keys(filter)) keys.push(key);
-    return keys;
-  }
-
   #expired(record: Stored, now: number): boolean {
     return record.finishedAt !== null && record.finishedAt <= now - this.#resultTtlMs;
   }
@@ -415,70 +291,4 @@ export class JetStreamStore implements StateStore {
     if (this.#closing) throw new StateUnavailableError(`state.url ${this.location}: the connection to NATS is closed.`);
     if (this.#down) throw new StateUnavailableError(`state.url ${this.location}: ${this.#down}; alyx is reconnecting: try again shortly.`);
   }
-
-  async #watchConnection(): Promise<void> {
-    const { nc } = this.#handles;
-    void nc.closed().then(() => {
-      if (!this.#closing) this.#down = 'the connection to NATS was closed';
-    });
-    for await (const status of nc.status()) {
-      if (status.type === 'disconnect') this.#down = 'the connection to NATS was lost';
-      else if (status.type === 'reconnect') this.#down = null;
-    }
-  }
-}
-
-function newRecord(invocation: NewInvocation, now: number, generation: number): Stored {
-  return {
-    requestId: invocation.requestId,
-    function: invocation.function,
-    input: invocation.input,
-    trigger: invocation.trigger,
-    callbackUrl: invocation.callbackUrl,
-    auth: invocation.auth ?? null,
-    callDepth: invocation.callDepth ?? 0,
-    status: 'queued',
-    attempts: 0,
-    failures: 0,
-    createdAt: now,
-    runAt: now,
-    startedAt: null,
-    finishedAt: null,
-    envelope: null,
-    owner: null,
-    generation,
-  };
-}
-
-function publicRecord(stored: Stored): InvocationRecord {
-  const { owner: _owner, generation: _generation, ...record } = stored; // eslint-disable-line @typescript-eslint/no-unused-vars
-  return record;
-}
-
-function parse<T>(entry: KvEntry | null): T | null {
-  if (!entry || entry.operation !== 'PUT') return null;
-  return JSON.parse(entry.string()) as T;
-}
-
-/** Keys are base64url: any request id or schedule name is a valid key, and dots stay separators of our own. */
-function encodeKey(text: string): string {
-  return Buffer.from(text).toString('base64url');
-}
-
-function recordKey(requestId: string): string {
-  return encodeKey(requestId);
-}
-
-function letterKey(requestId: string, id: string): string {
-  return `${encodeKey(requestId)}.${id}`;
-}
-
-function scheduleKey(key: ScheduleKey): string {
-  return encodeKey(`${key.function}\0${key.name}`);
-}
-
-/** A compare-and-set that lost: the entry exists, or changed since it was read. */
-function isWrongSequence(error: unknown): boolean {
-  const err = error as { api_error?: { err_code?: number }; message?: string };
-  return err.api_error?.err_code === 10071 || /wrong last sequence/i.test(err.message ?? '');
 }
