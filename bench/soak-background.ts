@@ -19,8 +19,9 @@ import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { cleanEnv, REPO_ROOT } from '../__tests__/helpers/cli';
-import { isAlive, waitFor } from '../__tests__/helpers/processes';
+import { waitFor } from '../__tests__/helpers/processes';
 import { startServer, type RunningServer } from '../__tests__/helpers/server';
+import { fmt, getJson, linkHelper, postAsync, processesMentioning, sleep, writeFunctions } from './soak-common';
 import { loadAverage } from './turns';
 
 const TOTAL = Number(process.env.SOAK_INVOCATIONS ?? 2000);
@@ -33,7 +34,6 @@ const MAX_MS = Number(process.env.SOAK_MAX_SECONDS ?? 600) * 1000;
 const RETRIES = 2;
 /** Short, so that a SIGTERM cuts off slow invocations and they go back to the queue. */
 const SHUTDOWN_TIMEOUT = '400ms';
-const REQUEST_TIMEOUT_MS = 10_000;
 /** How long alyx stays down after each kill, so that POSTs meet a closed port. */
 const DOWN_MS = 1500;
 const START_TIMEOUT_MS = 30_000;
@@ -142,35 +142,10 @@ function writeProject(): { project: string; log: string } {
     path.join(project, 'alyx.yaml'),
     `server:\n  shutdown_timeout: ${SHUTDOWN_TIMEOUT}\nfunctions:\n  concurrency: 16\n  env:\n    SOAK_LOG: ${log}\n`,
   );
-  // The reuse function's helper, as `npm install alyx` would provide it.
-  fs.mkdirSync(path.join(project, 'node_modules'));
-  fs.symlinkSync(REPO_ROOT, path.join(project, 'node_modules', 'alyx'), 'dir');
-  for (const kind of KINDS) {
-    for (const [file, content] of Object.entries(kind.files)) {
-      const target = path.join(project, 'functions', kind.name, file);
-      fs.mkdirSync(path.dirname(target), { recursive: true });
-      fs.writeFileSync(target, content);
-    }
-  }
+  // The reuse function's helper.
+  linkHelper(project);
+  writeFunctions(project, Object.fromEntries(KINDS.map((kind) => [kind.name, kind.files])));
   return { project, log };
-}
-
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** Live processes whose command line mentions `folder` (this process excluded). */
-function processesMentioning(folder: string): Array<{ pid: number; cmdline: string }> {
-  const found: Array<{ pid: number; cmdline: string }> = [];
-  for (const entry of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
-    let cmdline: string;
-    try {
-      cmdline = fs.readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0').join(' ').trim();
-    } catch {
-      continue;
-    }
-    if (cmdline.includes(folder) && isAlive(Number(entry))) found.push({ pid: Number(entry), cmdline });
-  }
-  return found;
 }
 
 /** The state file, read by a connection of this process's own (alyx's WAL allows readers beside its writer). */
@@ -207,42 +182,6 @@ class StateReader {
   close(): void {
     this.#db?.close();
     this.#db = null;
-  }
-}
-
-/** One POST; never rejects: no HTTP answer is status null. */
-function post(agent: http.Agent, base: string, kind: Kind, requestId: string): Promise<{ status: number | null }> {
-  const url = new URL(base);
-  return new Promise((resolve) => {
-    const req = http.request({ agent, host: url.hostname, port: url.port, path: `/api/async/functions/${kind.name}`, method: 'POST', timeout: REQUEST_TIMEOUT_MS }, (res) => {
-      res.resume();
-      res.on('end', () => resolve({ status: res.statusCode ?? null }));
-      res.on('error', () => resolve({ status: null }));
-    });
-    req.on('timeout', () => req.destroy());
-    req.on('error', () => resolve({ status: null }));
-    req.setHeader('Content-Type', 'application/json');
-    req.setHeader('X-Request-Id', requestId);
-    req.end('{"n": 1}');
-  });
-}
-
-async function getJson(base: string, pathname: string): Promise<{ status: number; body: Record<string, unknown> | null }> {
-  for (let tries = 1; ; tries++) {
-    try {
-      const response = await fetch(`${base}${pathname}`, { signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
-      const text = await response.text();
-      let body: Record<string, unknown> | null = null;
-      try {
-        body = JSON.parse(text) as Record<string, unknown>;
-      } catch {
-        // not JSON
-      }
-      return { status: response.status, body };
-    } catch (error) {
-      if (tries >= 3) throw error;
-      await sleep(200);
-    }
   }
 }
 
@@ -303,7 +242,7 @@ async function main(): Promise<void> {
           if (Date.now() > deadline) throw new Error(`${requestId} was not accepted before the deadline`);
           // While alyx is down, `current` is the one that went: the POST meets a closed port and is sent again.
           const alyx = current;
-          const { status } = await post(alyx.agent, alyx.server.url, kind, requestId);
+          const { status } = await postAsync(alyx.agent, alyx.server.url, kind.name, requestId, '{"n": 1}');
           if (status === 202) {
             if (!first) resent++;
             accepted.set(requestId, kind);
@@ -493,8 +432,6 @@ async function main(): Promise<void> {
     else console.log(`kept ${project}`);
   }
 }
-
-const fmt = (value: number): string => value.toFixed(1);
 
 main().catch((error: unknown) => {
   console.error(error);
